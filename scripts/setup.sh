@@ -1,0 +1,54 @@
+#!/usr/bin/env bash
+# Sets up everything opcast needs on a fresh Debian 12 / Ubuntu machine, idempotently:
+#   system packages (compiler, Armadillo, OpenBLAS, cereal, nlohmann-json, GoogleTest),
+#   ensmallen headers (Debian 12 has none: taken from trixie's header-only package),
+#   a Python 3.11 virtual environment .venv with opcast built and installed into it.
+# mlpack's C++ headers come from the PyPI wheel `mlpack` (a build requirement in pyproject.toml).
+set -euo pipefail
+root=$(cd "$(dirname "$0")/.." && pwd)
+cd "$root"
+deps="$root/.deps"
+mkdir -p "$deps"
+
+sudo_if_needed() { if [ "$(id -u)" -eq 0 ]; then "$@"; else sudo "$@"; fi; }
+
+system_packages=(build-essential cmake ninja-build pkg-config libarmadillo-dev libopenblas-dev
+  libcereal-dev rapidjson-dev nlohmann-json3-dev libgtest-dev)
+missing=()
+for p in "${system_packages[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if [ ${#missing[@]} -gt 0 ]; then
+  echo "[setup] installing system packages: ${missing[*]}"
+  sudo_if_needed apt-get update -qq
+  sudo_if_needed env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}"
+fi
+
+# ensmallen: header-only; Debian 12 lacks it, trixie ships 2.22.1 (same mirror, another suite).
+if [ ! -f "$deps/ensmallen/usr/include/ensmallen.hpp" ]; then
+  echo "[setup] fetching ensmallen headers (Debian trixie libensmallen-dev)"
+  lists="$deps/apt-trixie"
+  mkdir -p "$lists/lists/partial" "$deps/debs"
+  mirror=$(grep -hoE 'https?://[^ ]*debian[^ ]*' /etc/apt/sources.list /etc/apt/sources.list.d/* 2>/dev/null \
+    | grep -v security | head -n1)
+  echo "deb ${mirror:-http://deb.debian.org/debian} trixie main" >"$lists/sources.list"
+  apt_opts=(-o "Dir::Etc::SourceList=$lists/sources.list" -o Dir::Etc::SourceParts=/dev/null
+    -o "Dir::State::Lists=$lists/lists" -o Debug::NoLocking=1)
+  apt-get "${apt_opts[@]}" update -qq
+  (cd "$deps/debs" && apt-get "${apt_opts[@]}" download libensmallen-dev)
+  dpkg -x "$deps"/debs/libensmallen-dev_*.deb "$deps/ensmallen"
+fi
+
+# Python 3.11 virtual environment with opcast installed (C++ library, trainer, pybind module).
+python=${OPCAST_PYTHON:-python3.11}
+if [ ! -x .venv/bin/python ]; then
+  echo "[setup] creating .venv with $python"
+  "$python" -m venv .venv
+fi
+.venv/bin/python -m pip install -q --upgrade pip
+# torch first and pinned: any other request pulls gigabytes of CUDA wheels.
+.venv/bin/python -m pip install -q -c scripts/constraints.txt torch
+echo "[setup] building and installing opcast (first build compiles mlpack: a few minutes)"
+.venv/bin/python -m pip install -q -c scripts/constraints.txt ".[test]" \
+  -C build-dir=build/{wheel_tag} -C cmake.define.ENSMALLEN_INCLUDE_DIR="$deps/ensmallen/usr/include"
+echo "[setup] done: $(.venv/bin/opcast --version)"

@@ -1,0 +1,1 @@
+"""opcast.train: train: importers, datasets, the mlpack trainer driver, reports."""
