@@ -1,0 +1,58 @@
+// Physics-aware features of a query and the Wormhole roofline they are built around.
+// The same code computes features for training (through the Python bindings) and for serving.
+#pragma once
+
+#include <array>
+#include <string>
+#include <vector>
+
+#include "opcast/query.hpp"
+
+namespace opcast {
+
+// Bump when the meaning or order of any feature changes: model folders record the version they
+// were trained with and are refused on mismatch.
+inline constexpr int kFeatureSchemaVersion = 1;
+inline constexpr std::size_t kNumFeatures = 45;
+using FeatureVector = std::array<double, kNumFeatures>;
+
+const std::array<const char*, kNumFeatures>& feature_names();
+
+// Wormhole B0 (n150) as the roofline sees it.
+struct WormholeSpec {
+  int grid_x = 8, grid_y = 8;         // Tensix compute grid
+  double clock_ghz = 1.0;             // AI clock
+  double dram_bytes_per_ns = 288.0;   // 288 GB/s
+  double noc_bytes_per_cycle = 32.0;  // per core and direction
+  double l1_bytes_per_cycle = 64.0;   // local L1 read per core
+  double launch_ns = 1000.0;          // fixed program dispatch + kernel start
+  int cores() const { return grid_x * grid_y; }
+};
+
+// Work an op does, by the op kind's cost model.
+struct Work {
+  double tiles_in[3] = {0, 0, 0};  // padded tiles per input
+  double tiles_out = 0;
+  double bytes_in = 0, bytes_out = 0;
+  double bytes_dram = 0;           // bytes read from / written to DRAM
+  double bytes_noc = 0;            // bytes moved over the NoC to / from L1-interleaved buffers
+  double bytes_local = 0;          // bytes read / written in the core's own L1 (sharded)
+  double flops = 0;
+  double cores = 1;                // cores the op's work is split over
+  double tiles_per_core = 0;       // output tiles of the busiest core
+  double math_cycles = 0;          // compute cycles of the busiest core
+};
+
+struct Roofline {
+  double compute_ns = 0, dram_ns = 0, noc_ns = 0, local_ns = 0, launch_ns = 0;
+  double total_ns = 0;  // launch + max of the others
+};
+
+Work work(const Query& q, const WormholeSpec& spec = {});
+Roofline roofline(const Query& q, const WormholeSpec& spec = {});
+Roofline roofline(const Work& w, const WormholeSpec& spec = {});
+FeatureVector features(const Query& q, const WormholeSpec& spec = {});
+// features and roofline in one pass (the predictor needs both).
+FeatureVector features(const Query& q, Roofline& roofline_out, const WormholeSpec& spec = {});
+
+}  // namespace opcast

@@ -1,0 +1,61 @@
+// The query library's entry point: loads a folder of per-op models once and answers queries in
+// microseconds, with an interval and an out-of-domain flag. Immutable after construction, so one
+// Predictor may serve many threads.
+#pragma once
+
+#include <map>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "opcast/features.hpp"
+#include "opcast/query.hpp"
+
+namespace opcast {
+
+struct Prediction {
+  double ns = 0;         // predicted device kernel duration
+  double lo_ns = 0;      // interval (about 90% of held-out measurements fall inside)
+  double hi_ns = 0;
+  bool in_domain = false;  // every feature inside the range the model was trained on
+  std::string source;    // which model answered, e.g. "mlp-ensemble:ttnn.exp@3f2a9c1d0b7e"
+};
+
+struct ModelInfo {
+  std::string op;
+  std::string dir;
+  std::string source;          // the Prediction::source this model reports
+  std::string target;          // "ln_ns" or "ln_ratio_roofline"
+  std::string dataset_hash;
+  std::size_t members = 0;
+};
+
+class OpModel;  // one op's ensemble, scaler, domain and calibration (predictor.cpp)
+
+class Predictor {
+ public:
+  // Loads every subfolder of models_dir that holds a manifest.json. Throws ModelError when the
+  // folder has no models, or any model has a wrong checksum, schema version or format.
+  explicit Predictor(const std::string& models_dir, const WormholeSpec& spec = {});
+  ~Predictor();
+  Predictor(Predictor&&) noexcept;
+  Predictor& operator=(Predictor&&) noexcept;
+
+  // A query in JSON (TensorSpec or short form). Throws QueryError for a bad query and ModelError
+  // when no model covers the op.
+  Prediction predict(std::string_view query_json) const;
+  Prediction predict(const Query& query) const;
+  // Vectorised over the batch; same errors as predict, for the first bad query.
+  std::vector<Prediction> predict_batch(const std::vector<Query>& queries) const;
+
+  std::vector<ModelInfo> models() const;
+  bool has_model(std::string_view op) const;
+
+ private:
+  const OpModel& model_for(const Query& q) const;
+  WormholeSpec spec_;
+  std::map<std::string, std::unique_ptr<OpModel>, std::less<>> models_;
+};
+
+}  // namespace opcast

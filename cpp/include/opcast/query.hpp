@@ -1,0 +1,75 @@
+// A query: one TTNN op call described by its input tensors (shape, dtype, layout, memory config),
+// its output placement and attributes. Parsed from either ttnn's TensorSpec JSON or opcast's
+// short form (README "Query format").
+#pragma once
+
+#include <array>
+#include <cstdint>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "opcast/catalogue.hpp"
+#include "opcast/errors.hpp"
+
+namespace opcast {
+
+enum class DType : std::uint8_t { bfloat16, bfloat8_b, bfloat4_b, float32, uint16, uint32, int32 };
+enum class Layout : std::uint8_t { tile, row_major };
+enum class BufferType : std::uint8_t { dram, l1 };
+enum class MemoryLayout : std::uint8_t { interleaved, height_sharded, width_sharded, block_sharded };
+enum class MathFidelity : std::uint8_t { LoFi, HiFi2, HiFi3, HiFi4 };
+
+inline constexpr int kMaxRank = 8;
+inline constexpr int kNumDTypes = 7;
+
+struct MemoryConfig {
+  BufferType buffer = BufferType::dram;
+  MemoryLayout layout = MemoryLayout::interleaved;
+  int grid_x = 0;      // shard grid (bounding box of the cores), 0 when interleaved or unknown
+  int grid_y = 0;
+  int core_count = 0;  // cores holding shards, 0 when interleaved
+  bool sharded() const { return layout != MemoryLayout::interleaved; }
+};
+
+struct TensorDesc {
+  std::array<std::int64_t, kMaxRank> dims{};
+  int rank = 0;
+  DType dtype = DType::bfloat16;
+  Layout layout = Layout::tile;
+  MemoryConfig memory;
+
+  std::int64_t dim(int i) const { return dims[static_cast<std::size_t>(i < 0 ? rank + i : i)]; }
+  std::int64_t volume() const;
+  std::vector<std::int64_t> shape() const { return {dims.begin(), dims.begin() + rank}; }
+};
+
+struct Query {
+  const OpInfo* op = nullptr;
+  std::vector<TensorDesc> inputs;
+  TensorDesc output;  // given by the query, or derived from the op and its inputs
+  MathFidelity math_fidelity = MathFidelity::HiFi2;
+};
+
+// Parses a query in either form; throws QueryError naming the field on any problem.
+Query parse_query(std::string_view json);
+
+// Names used by the short form; the parse functions throw QueryError(field, ...) on unknown names.
+const char* to_string(DType d);
+const char* to_string(Layout l);
+const char* to_string(MathFidelity f);
+std::string memory_name(const MemoryConfig& m);  // e.g. "L1_HEIGHT_SHARDED"
+DType parse_dtype(std::string_view name, const std::string& field);
+Layout parse_layout(std::string_view name, const std::string& field);
+MemoryConfig parse_memory(std::string_view name, const std::string& field);
+MathFidelity parse_math_fidelity(std::string_view name, const std::string& field);
+
+// Bytes one 32x32 tile of this dtype occupies in memory (bfloat8_b 1088 with its exponents).
+double tile_bytes(DType d);
+// Bytes per element in ROW_MAJOR layout.
+double element_bytes(DType d);
+
+// The query back in canonical short form (stable key order): the model's own view of the query.
+std::string to_short_json(const Query& q);
+
+}  // namespace opcast

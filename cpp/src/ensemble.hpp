@@ -1,0 +1,44 @@
+// The serving side of a trained ensemble: the plain-C++ forward pass over the weights the mlpack
+// trainer exports (weights.bin, layout in train/trainer/README.md). Serving needs no mlpack.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <string>
+#include <vector>
+
+namespace opcast {
+
+struct EnsembleOutput {
+  double mean = 0;  // mean of the members' predictions, in target units
+  double std = 0;   // population standard deviation across members
+};
+
+class Ensemble {
+ public:
+  // Throws ModelError naming `where` when the bytes are not a valid weights file.
+  static Ensemble from_bytes(const std::string& data, const std::string& where);
+
+  std::size_t members() const { return members_.size(); }
+  std::size_t n_features() const { return feature_mean_.size(); }
+  EnsembleOutput predict(const double* features) const;
+  void predict_rows(const double* features, std::size_t rows, EnsembleOutput* out) const;
+
+ private:
+  struct Layer {
+    std::uint32_t in = 0, out = 0, activation = 0;  // 0 identity, 1 relu, 2 tanh, 3 leaky relu
+    std::vector<float> weights_t;  // [in x out]: transposed so the inner loop is a contiguous axpy
+    std::vector<float> bias;
+  };
+  struct Member {
+    std::vector<Layer> layers;
+  };
+  double forward(const Member& m, const float* x, float* a, float* b) const;
+
+  std::vector<float> feature_mean_, feature_inv_std_;
+  double y_mean_ = 0, y_std_ = 1;
+  std::vector<Member> members_;
+  std::size_t max_width_ = 0;
+};
+
+}  // namespace opcast

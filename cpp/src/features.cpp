@@ -1,0 +1,195 @@
+// Work, roofline and features per op kind. The roofline is deliberately simple (bandwidths and
+// per-tile costs); the learned model corrects it rather than replaces it.
+#include "opcast/features.hpp"
+
+#include <algorithm>
+#include <cmath>
+
+namespace opcast {
+namespace {
+
+constexpr double kTile = 32.0;
+
+double ceil_div(double a, double b) { return std::ceil(a / b); }
+double lg(double x) { return std::log2(1.0 + std::max(0.0, x)); }
+
+// Rows of tiles including every leading (batch) dim, and tiles across the last dim.
+double height_tiles(const TensorDesc& t) {
+  double batch = 1;
+  for (int i = 0; i + 2 < t.rank; ++i) batch *= static_cast<double>(t.dims[static_cast<std::size_t>(i)]);
+  const double h = t.rank >= 2 ? static_cast<double>(t.dim(-2)) : 1.0;
+  return batch * ceil_div(h, kTile);
+}
+double width_tiles(const TensorDesc& t) { return ceil_div(static_cast<double>(t.dim(-1)), kTile); }
+
+// TILE layout pads the last two dims to 32; ROW_MAJOR stores the logical elements.
+double tiles(const TensorDesc& t) {
+  return t.layout == Layout::tile ? height_tiles(t) * width_tiles(t) : static_cast<double>(t.volume()) / 1024.0;
+}
+double bytes(const TensorDesc& t) {
+  return t.layout == Layout::tile ? tiles(t) * tile_bytes(t.dtype) : static_cast<double>(t.volume()) * element_bytes(t.dtype);
+}
+
+void account(const TensorDesc& t, Work& w) {
+  const double b = bytes(t);
+  if (t.memory.buffer == BufferType::dram) w.bytes_dram += b;
+  else if (t.memory.sharded()) w.bytes_local += b;
+  else w.bytes_noc += b;
+}
+
+// Cycles of one 32x32x32 tile multiply-accumulate on a Tensix FPU: each fidelity phase is a pass.
+double matmul_tile_cycles(MathFidelity f) {
+  switch (f) {
+    case MathFidelity::LoFi: return 16;
+    case MathFidelity::HiFi2: return 32;
+    case MathFidelity::HiFi3: return 48;
+    case MathFidelity::HiFi4: return 64;
+  }
+  return 32;
+}
+
+// Sharded tensors fix the cores an op runs on; otherwise ops spread work units over the grid.
+double cores_for(const Query& q, double work_units, const WormholeSpec& spec) {
+  if (q.output.memory.sharded()) return q.output.memory.core_count;
+  if (q.inputs[0].memory.sharded()) return q.inputs[0].memory.core_count;
+  return std::clamp(work_units, 1.0, static_cast<double>(spec.cores()));
+}
+
+const MemoryConfig* first_sharded(const Query& q) {
+  if (q.inputs[0].memory.sharded()) return &q.inputs[0].memory;
+  if (q.output.memory.sharded()) return &q.output.memory;
+  for (const auto& t : q.inputs)
+    if (t.memory.sharded()) return &t.memory;
+  return nullptr;
+}
+
+}  // namespace
+
+const std::array<const char*, kNumFeatures>& feature_names() {
+  static const std::array<const char*, kNumFeatures> names = {
+      "log2_roofline_ns", "log2_compute_ns", "log2_dram_ns", "log2_noc_ns", "log2_local_ns",
+      "log2_tiles_in0", "log2_tiles_in1", "log2_tiles_out", "log2_bytes_in", "log2_bytes_out",
+      "log2_flops", "log2_cores", "log2_tiles_per_core", "log2_height_tiles_in0", "log2_width_tiles_in0",
+      "log2_k_tiles", "log2_n_tiles", "rank_in0", "pad_efficiency_in0",
+      "in0_bfloat16", "in0_bfloat8_b", "in0_bfloat4_b", "in0_float32", "in0_uint16", "in0_uint32", "in0_int32",
+      "log2_out_tile_bytes", "in0_l1", "in1_l1", "out_l1",
+      "in0_interleaved", "in0_height_sharded", "in0_width_sharded", "in0_block_sharded",
+      "out_interleaved", "out_height_sharded", "out_width_sharded", "out_block_sharded",
+      "in1_sharded", "shard_grid_x", "shard_grid_y", "in0_row_major", "math_fidelity", "broadcast", "n_inputs"};
+  return names;
+}
+
+Work work(const Query& q, const WormholeSpec& spec) {
+  Work w;
+  for (std::size_t i = 0; i < q.inputs.size() && i < 3; ++i) w.tiles_in[i] = tiles(q.inputs[i]);
+  for (const auto& t : q.inputs) {
+    w.bytes_in += bytes(t);
+    account(t, w);
+  }
+  w.tiles_out = tiles(q.output);
+  w.bytes_out = bytes(q.output);
+  account(q.output, w);
+
+  const TensorDesc& a = q.inputs[0];
+  const double cpt = q.op->cycles_per_tile;
+  switch (q.op->kind) {
+    case OpKind::eltwise_unary:
+    case OpKind::eltwise_binary:
+    case OpKind::data_movement: {
+      w.cores = cores_for(q, w.tiles_out, spec);
+      w.tiles_per_core = ceil_div(w.tiles_out, w.cores);
+      w.math_cycles = w.tiles_per_core * cpt;
+      w.flops = q.op->kind == OpKind::data_movement ? 0.0 : static_cast<double>(q.output.volume());
+      break;
+    }
+    case OpKind::matmul: {
+      const TensorDesc& b = q.inputs[1];
+      const double mt = height_tiles(a), kt = width_tiles(a), nt = width_tiles(b);
+      w.cores = cores_for(q, mt * nt, spec);
+      w.tiles_per_core = ceil_div(mt * nt, w.cores);
+      w.math_cycles = w.tiles_per_core * kt * matmul_tile_cycles(q.math_fidelity);
+      w.flops = 2.0 * static_cast<double>(a.volume()) * static_cast<double>(b.dim(-1));
+      break;
+    }
+    case OpKind::normalization:
+    case OpKind::reduction: {
+      const double rows = height_tiles(a);
+      w.cores = cores_for(q, rows, spec);
+      w.tiles_per_core = ceil_div(rows, w.cores) * width_tiles(a);
+      w.math_cycles = w.tiles_per_core * cpt;
+      w.flops = 5.0 * static_cast<double>(a.volume());
+      break;
+    }
+  }
+  return w;
+}
+
+Roofline roofline(const Work& w, const WormholeSpec& spec) {
+  Roofline r;
+  const double per_core_noc = w.cores * spec.noc_bytes_per_cycle * spec.clock_ghz;
+  r.compute_ns = w.math_cycles / spec.clock_ghz;
+  // DRAM traffic is capped by the chip's DRAM bandwidth and by the NoC ports of the cores doing it.
+  r.dram_ns = std::max(w.bytes_dram / spec.dram_bytes_per_ns, w.bytes_dram / per_core_noc);
+  r.noc_ns = w.bytes_noc / per_core_noc;
+  r.local_ns = w.bytes_local / (w.cores * spec.l1_bytes_per_cycle * spec.clock_ghz);
+  r.launch_ns = spec.launch_ns;
+  r.total_ns = r.launch_ns + std::max({r.compute_ns, r.dram_ns + r.noc_ns, r.local_ns});
+  return r;
+}
+
+Roofline roofline(const Query& q, const WormholeSpec& spec) { return roofline(work(q, spec), spec); }
+
+FeatureVector features(const Query& q, const WormholeSpec& spec) {
+  Roofline unused;
+  return features(q, unused, spec);
+}
+
+FeatureVector features(const Query& q, Roofline& r, const WormholeSpec& spec) {
+  const Work w = work(q, spec);
+  r = roofline(w, spec);
+  const TensorDesc& a = q.inputs[0];
+  const TensorDesc* b = q.inputs.size() > 1 ? &q.inputs[1] : nullptr;
+  FeatureVector f{};
+  std::size_t i = 0;
+  f[i++] = std::log2(r.total_ns);
+  f[i++] = lg(r.compute_ns);
+  f[i++] = lg(r.dram_ns);
+  f[i++] = lg(r.noc_ns);
+  f[i++] = lg(r.local_ns);
+  f[i++] = lg(w.tiles_in[0]);
+  f[i++] = lg(w.tiles_in[1]);
+  f[i++] = lg(w.tiles_out);
+  f[i++] = lg(w.bytes_in);
+  f[i++] = lg(w.bytes_out);
+  f[i++] = lg(w.flops);
+  f[i++] = lg(w.cores);
+  f[i++] = lg(w.tiles_per_core);
+  f[i++] = lg(height_tiles(a));
+  f[i++] = lg(width_tiles(a));
+  f[i++] = q.op->kind == OpKind::matmul ? lg(width_tiles(a)) : 0.0;
+  f[i++] = lg(width_tiles(q.output));
+  f[i++] = a.rank;
+  const double padded = height_tiles(a) * width_tiles(a) * 1024.0;
+  f[i++] = a.layout == Layout::tile ? static_cast<double>(a.volume()) / padded : 1.0;
+  for (int d = 0; d < kNumDTypes; ++d) f[i++] = static_cast<int>(a.dtype) == d ? 1.0 : 0.0;
+  f[i++] = std::log2(tile_bytes(q.output.dtype));
+  f[i++] = a.memory.buffer == BufferType::l1 ? 1.0 : 0.0;
+  f[i++] = b && b->memory.buffer == BufferType::l1 ? 1.0 : 0.0;
+  f[i++] = q.output.memory.buffer == BufferType::l1 ? 1.0 : 0.0;
+  for (int l = 0; l < 4; ++l) f[i++] = static_cast<int>(a.memory.layout) == l ? 1.0 : 0.0;
+  for (int l = 0; l < 4; ++l) f[i++] = static_cast<int>(q.output.memory.layout) == l ? 1.0 : 0.0;
+  f[i++] = b && b->memory.sharded() ? 1.0 : 0.0;
+  const MemoryConfig* shard = first_sharded(q);
+  f[i++] = shard ? shard->grid_x : 0.0;
+  f[i++] = shard ? shard->grid_y : 0.0;
+  f[i++] = a.layout == Layout::row_major ? 1.0 : 0.0;
+  f[i++] = q.op->kind == OpKind::matmul ? static_cast<double>(q.math_fidelity) : 0.0;
+  bool broadcast = false;
+  if (q.op->kind == OpKind::eltwise_binary)
+    for (const auto& t : q.inputs) broadcast = broadcast || t.volume() < q.output.volume();
+  f[i++] = broadcast ? 1.0 : 0.0;
+  f[i++] = static_cast<double>(q.inputs.size());
+  return f;
+}
+
+}  // namespace opcast

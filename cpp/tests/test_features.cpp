@@ -1,0 +1,64 @@
+#include <gtest/gtest.h>
+
+#include <cmath>
+
+#include "opcast/features.hpp"
+
+using namespace opcast;
+
+namespace {
+Query unary(const std::string& shape, const std::string& dtype, const std::string& memory) {
+  return parse_query(R"({"op": "ttnn.exp", "inputs": [{"shape": )" + shape + R"(, "dtype": ")" + dtype +
+                     R"(", "layout": "TILE", "memory": ")" + memory + "\"}]}");
+}
+double feature(const FeatureVector& f, const std::string& name) {
+  const auto& names = feature_names();
+  for (std::size_t i = 0; i < names.size(); ++i)
+    if (name == names[i]) return f[i];
+  ADD_FAILURE() << "no feature " << name;
+  return 0;
+}
+}  // namespace
+
+TEST(Features, NamesAreUniqueAndComplete) {
+  const auto& names = feature_names();
+  for (std::size_t i = 0; i < names.size(); ++i)
+    for (std::size_t j = i + 1; j < names.size(); ++j) EXPECT_STRNE(names[i], names[j]);
+}
+
+TEST(Features, TilePaddingAndBytes) {
+  // [1,1,33,33] pads to 2x2 tiles; bfloat8_b tiles are 1088 bytes.
+  const Work w = work(unary("[1,1,33,33]", "bfloat8_b", "DRAM_INTERLEAVED"));
+  EXPECT_DOUBLE_EQ(w.tiles_in[0], 4);
+  EXPECT_DOUBLE_EQ(w.bytes_in, 4 * 1088);
+  EXPECT_DOUBLE_EQ(w.bytes_dram, 2 * 4 * 1088);  // read input, write output
+  EXPECT_DOUBLE_EQ(w.cores, 4);                  // one tile per core
+}
+
+TEST(Features, RooflineGrowsWithWorkAndDtype) {
+  const double small = roofline(unary("[1,1,32,32]", "bfloat16", "DRAM_INTERLEAVED")).total_ns;
+  const double big = roofline(unary("[1,1,4096,4096]", "bfloat16", "DRAM_INTERLEAVED")).total_ns;
+  const double big32 = roofline(unary("[1,1,4096,4096]", "float32", "DRAM_INTERLEAVED")).total_ns;
+  EXPECT_GT(big, 10 * small);
+  EXPECT_GT(big32, big);
+  // 16384 tiles of bf16 in and out through 288 GB/s DRAM: at least 233 us.
+  EXPECT_GT(big, 2 * 16384 * 2048 / 288.0);
+}
+
+TEST(Features, MatmulFlopsAndShardCores) {
+  const Query q = parse_query(R"({"op": "ttnn.matmul", "inputs": [
+    {"shape": [1,1,640,96], "dtype": "bfloat16", "layout": "TILE", "memory": "L1_HEIGHT_SHARDED", "core_count": 10},
+    {"shape": [1,1,96,288], "dtype": "bfloat16", "layout": "TILE", "memory": "DRAM_INTERLEAVED"}],
+    "attributes": {"math_fidelity": "HiFi4"}})");
+  const Work w = work(q);
+  EXPECT_DOUBLE_EQ(w.flops, 2.0 * 640 * 96 * 288);
+  EXPECT_DOUBLE_EQ(w.cores, 10);
+  EXPECT_DOUBLE_EQ(w.tiles_per_core, 2 * 9);          // 20 row tiles over 10 cores, 9 column tiles
+  EXPECT_DOUBLE_EQ(w.math_cycles, 18 * 3 * 64);        // K = 3 tiles, HiFi4 = 64 cycles per tile MAC
+  const FeatureVector f = features(q);
+  EXPECT_DOUBLE_EQ(feature(f, "math_fidelity"), 3);
+  EXPECT_DOUBLE_EQ(feature(f, "in0_height_sharded"), 1);
+  EXPECT_DOUBLE_EQ(feature(f, "shard_grid_x"), 8);
+  EXPECT_DOUBLE_EQ(feature(f, "shard_grid_y"), 2);
+  for (double v : f) EXPECT_TRUE(std::isfinite(v));
+}

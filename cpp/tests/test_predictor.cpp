@@ -1,0 +1,175 @@
+#include <gtest/gtest.h>
+#include <openssl/evp.h>
+
+#include <cmath>
+#include <filesystem>
+#include <fstream>
+#include <iomanip>
+#include <nlohmann/json.hpp>
+#include <sstream>
+#include <thread>
+
+#include "opcast/predictor.hpp"
+
+using namespace opcast;
+namespace fs = std::filesystem;
+
+namespace {
+
+const char* kExp = R"({"op": "ttnn.exp", "inputs": [{"shape": [1,1,256,256], "dtype": "bfloat16", "layout": "TILE", "memory": "DRAM_INTERLEAVED"}]})";
+
+template <typename T>
+void put(std::string& s, T v) {
+  s.append(reinterpret_cast<const char*>(&v), sizeof(T));
+}
+
+// Two members, each a single linear layer reading only feature 0 (log2 roofline):
+// y_k = slope * f0 + intercept_k, so the ensemble mean and spread are known in closed form.
+std::string linear_weights(double slope, const std::vector<double>& intercepts) {
+  std::string s = "OPCASTW1";
+  put<std::uint32_t>(s, 1);
+  put<std::uint32_t>(s, kNumFeatures);
+  put<std::uint32_t>(s, static_cast<std::uint32_t>(intercepts.size()));
+  for (std::size_t i = 0; i < kNumFeatures; ++i) put<double>(s, 0.0);  // feature means
+  for (std::size_t i = 0; i < kNumFeatures; ++i) put<double>(s, 1.0);  // feature stds
+  put<double>(s, 0.0);                                                  // y mean
+  put<double>(s, 1.0);                                                  // y std
+  for (double c : intercepts) {
+    put<std::uint32_t>(s, 1);             // layers
+    put<std::uint32_t>(s, 1);             // rows (out)
+    put<std::uint32_t>(s, kNumFeatures);  // cols (in)
+    for (std::size_t i = 0; i < kNumFeatures; ++i) put<double>(s, i == 0 ? slope : 0.0);
+    put<double>(s, c);
+    put<std::uint32_t>(s, 0);  // identity
+  }
+  return s;
+}
+
+std::string sha256(const std::string& data) {
+  unsigned char d[EVP_MAX_MD_SIZE];
+  unsigned int n = 0;
+  EVP_Digest(data.data(), data.size(), d, &n, EVP_sha256(), nullptr);
+  std::ostringstream hex;
+  for (unsigned i = 0; i < n; ++i) hex << std::hex << std::setw(2) << std::setfill('0') << int(d[i]);
+  return hex.str();
+}
+
+struct ModelDir {
+  fs::path root;
+  explicit ModelDir(const std::string& name) : root(fs::temp_directory_path() / ("opcast_test_" + name)) {
+    fs::remove_all(root);
+    fs::create_directories(root);
+  }
+  ~ModelDir() { fs::remove_all(root); }
+
+  nlohmann::json write(const std::string& op, const std::string& weights, const std::string& target = "ln_ns") {
+    const fs::path dir = root / op.substr(5);
+    fs::create_directories(dir);
+    std::ofstream(dir / "weights.bin", std::ios::binary) << weights;
+    nlohmann::json m;
+    m["format"] = "opcast-model";
+    m["format_version"] = 1;
+    m["op"] = op;
+    m["feature_schema_version"] = kFeatureSchemaVersion;
+    m["feature_names"] = std::vector<std::string>(feature_names().begin(), feature_names().end());
+    m["target"] = target;
+    m["domain"] = {{"min", std::vector<double>(kNumFeatures, -1e9)}, {"max", std::vector<double>(kNumFeatures, 1e9)}};
+    m["interval"] = {{"k", 2.0}, {"sigma0", 0.0}};
+    m["dataset"] = {{"hash", "0123456789abcdef0123"}};
+    m["files"] = {{"weights.bin", sha256(weights)}};
+    write_manifest(op, m);
+    return m;
+  }
+  void write_manifest(const std::string& op, const nlohmann::json& m) {
+    std::ofstream(root / op.substr(5) / "manifest.json") << m.dump(2);
+  }
+};
+
+}  // namespace
+
+TEST(Predictor, EnsembleMeanSpreadAndInterval) {
+  ModelDir d("mean");
+  d.write("ttnn.exp", linear_weights(0.0, {std::log(5000.0) - 0.1, std::log(5000.0) + 0.1}));
+  const Predictor p(d.root.string());
+  const Prediction r = p.predict(kExp);
+  EXPECT_NEAR(r.ns, 5000.0, 1e-3);
+  EXPECT_NEAR(r.lo_ns, 5000.0 * std::exp(-0.2), 1e-2);  // k=2 times member std 0.1
+  EXPECT_NEAR(r.hi_ns, 5000.0 * std::exp(0.2), 1e-2);
+  EXPECT_TRUE(r.in_domain);
+  EXPECT_EQ(r.source, "mlp-ensemble:ttnn.exp@0123456789ab");
+}
+
+TEST(Predictor, RooflineRatioTargetMultipliesTheRoofline) {
+  ModelDir d("ratio");
+  d.write("ttnn.exp", linear_weights(0.0, {0.0, 0.0}), "ln_ratio_roofline");
+  const Predictor p(d.root.string());
+  EXPECT_NEAR(p.predict(kExp).ns, roofline(parse_query(kExp)).total_ns, 1e-6);
+}
+
+TEST(Predictor, OutOfDomainIsFlaggedNotRefused) {
+  ModelDir d("domain");
+  auto m = d.write("ttnn.exp", linear_weights(0.0, {8.0, 8.0}));
+  m["domain"]["max"][0] = 1.0;  // log2 roofline of any real query exceeds 1
+  d.write_manifest("ttnn.exp", m);
+  const Prediction r = Predictor(d.root.string()).predict(kExp);
+  EXPECT_FALSE(r.in_domain);
+  EXPECT_GT(r.ns, 0);
+}
+
+TEST(Predictor, RefusesCorruptOrMismatchedModels) {
+  ModelDir d("refuse");
+  auto m = d.write("ttnn.exp", linear_weights(0.0, {8.0}));
+  std::ofstream(d.root / "exp" / "weights.bin", std::ios::binary | std::ios::app) << "x";
+  EXPECT_THROW(Predictor(d.root.string()), ModelError);  // checksum
+
+  m = d.write("ttnn.exp", linear_weights(0.0, {8.0}));
+  m["feature_schema_version"] = kFeatureSchemaVersion + 1;
+  d.write_manifest("ttnn.exp", m);
+  try {
+    Predictor p(d.root.string());
+    FAIL() << "expected ModelError";
+  } catch (const ModelError& e) {
+    EXPECT_NE(std::string(e.what()).find("feature schema version"), std::string::npos);
+  }
+
+  std::string truncated = linear_weights(0.0, {8.0});
+  truncated.resize(truncated.size() - 4);
+  d.write("ttnn.exp", truncated);
+  EXPECT_THROW(Predictor(d.root.string()), ModelError);
+
+  EXPECT_THROW(Predictor((d.root / "nope").string()), ModelError);
+}
+
+TEST(Predictor, UnknownModelAndBadQueries) {
+  ModelDir d("errors");
+  d.write("ttnn.exp", linear_weights(0.0, {8.0}));
+  const Predictor p(d.root.string());
+  EXPECT_THROW(p.predict(R"({"op": "ttnn.relu", "inputs": [{"shape": [32,32], "dtype": "bfloat16", "layout": "TILE", "memory": "DRAM_INTERLEAVED"}]})"),
+               ModelError);
+  EXPECT_THROW(p.predict("not json"), QueryError);
+  EXPECT_THROW(p.predict(R"({"op": "ttnn.exp", "inputs": [{"shape": [32,-1], "dtype": "bfloat16", "layout": "TILE", "memory": "DRAM_INTERLEAVED"}]})"),
+               QueryError);
+}
+
+TEST(Predictor, BatchEqualsSingleAndThreadsAgree) {
+  ModelDir d("batch");
+  d.write("ttnn.exp", linear_weights(0.5, {1.0, 1.5, 2.0}));
+  const Predictor p(d.root.string());
+  std::vector<Query> qs;
+  for (int h = 32; h <= 4096; h *= 2)
+    qs.push_back(parse_query(R"({"op": "ttnn.exp", "inputs": [{"shape": [1,1,)" + std::to_string(h) +
+                             R"(,64], "dtype": "bfloat16", "layout": "TILE", "memory": "L1_INTERLEAVED"}]})"));
+  const auto batch = p.predict_batch(qs);
+  ASSERT_EQ(batch.size(), qs.size());
+  for (std::size_t i = 0; i < qs.size(); ++i) EXPECT_DOUBLE_EQ(batch[i].ns, p.predict(qs[i]).ns);
+  std::vector<std::thread> threads;
+  std::vector<int> mismatches(4, 0);
+  for (int t = 0; t < 4; ++t)
+    threads.emplace_back([&, t] {
+      for (int rep = 0; rep < 200; ++rep)
+        for (std::size_t i = 0; i < qs.size(); ++i)
+          if (p.predict(qs[i]).ns != batch[i].ns) ++mismatches[static_cast<std::size_t>(t)];
+    });
+  for (auto& th : threads) th.join();
+  for (int m : mismatches) EXPECT_EQ(m, 0);
+}
