@@ -348,7 +348,16 @@ std::vector<std::int64_t> derive_output_shape(const Query& q, const json* attrs)
     return shape;
   }
   if (name == "ttnn.permute" || name == "ttnn.reshape" || name == "ttnn.slice") {
-    throw QueryError("output", "missing; " + name + " needs \"output\": {\"shape\": [...]} (its result shape)");
+    const json* s = attrs ? optional(*attrs, "shape") : nullptr;
+    if (!s)
+      throw QueryError("attributes.shape", "missing; " + name + " needs its result shape as \"attributes\": {\"shape\": [...]} "
+                                           "or \"output\": {\"shape\": [...]}");
+    TensorDesc t;
+    parse_shape(*s, "attributes.shape", t);
+    if (name == "ttnn.reshape" && t.volume() != a.volume())
+      throw QueryError("attributes.shape", "reshape must keep the element count " + std::to_string(a.volume()) +
+                                               ", got " + std::to_string(t.volume()));
+    return t.shape();
   }
   return shape;  // layout and memory conversions keep the shape
 }
@@ -411,6 +420,8 @@ Query parse_query_object(const json& root) {
     }
   }
   set_shape(q.output, derive_output_shape(q, attrs));
+  if (q.op->name == "ttnn.to_layout" && attrs && optional(*attrs, "layout"))
+    q.output.layout = parse_layout(get_string((*attrs)["layout"], "attributes.layout", "TILE or ROW_MAJOR"), "attributes.layout");
   return q;
 }
 
@@ -531,6 +542,8 @@ Query parse_query(std::string_view text) {
   }
   return parse_query_object(root);
 }
+
+Query parse_query_json(const nlohmann::json& root) { return parse_query_object(root); }
 
 std::string to_short_json(const Query& q) {
   auto tensor = [](const TensorDesc& t) {

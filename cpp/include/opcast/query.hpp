@@ -9,6 +9,8 @@
 #include <string_view>
 #include <vector>
 
+#include <nlohmann/json_fwd.hpp>
+
 #include "opcast/catalogue.hpp"
 #include "opcast/errors.hpp"
 
@@ -53,6 +55,8 @@ struct Query {
 
 // Parses a query in either form; throws QueryError naming the field on any problem.
 Query parse_query(std::string_view json);
+// The same from an already-parsed JSON value (the Python bindings convert dicts to this).
+Query parse_query_json(const nlohmann::json& json);
 
 // Names used by the short form; the parse functions throw QueryError(field, ...) on unknown names.
 const char* to_string(DType d);

@@ -1,0 +1,245 @@
+// opcast._core: Python bindings of the C++ query library. Queries arrive as dicts or JSON strings
+// and are parsed by the same C++ code that serves C++ callers; errors become Python exceptions.
+#include <pybind11/numpy.h>
+#include <pybind11/pybind11.h>
+#include <pybind11/stl.h>
+
+#include <cmath>
+#include <nlohmann/json.hpp>
+
+#include "opcast/features.hpp"
+#include "opcast/predictor.hpp"
+
+namespace py = pybind11;
+using nlohmann::json;
+
+namespace {
+
+json to_json(py::handle h, int depth = 0) {
+  if (depth > 32) throw opcast::QueryError("", "query nested deeper than 32 levels");
+  if (h.is_none()) return nullptr;
+  if (py::isinstance<py::bool_>(h)) return h.cast<bool>();
+  if (py::isinstance<py::int_>(h)) {
+    try {
+      return h.cast<std::int64_t>();
+    } catch (const py::cast_error&) {
+      throw opcast::QueryError("", "integer out of range: " + py::str(h).cast<std::string>());
+    }
+  }
+  if (py::isinstance<py::float_>(h)) return h.cast<double>();
+  if (py::isinstance<py::str>(h)) return h.cast<std::string>();
+  if (py::isinstance<py::dict>(h)) {
+    json obj = json::object();
+    for (auto item : h.cast<py::dict>()) {
+      if (!py::isinstance<py::str>(item.first))
+        throw opcast::QueryError("", "dict keys must be strings, got " + py::repr(item.first).cast<std::string>());
+      obj[item.first.cast<std::string>()] = to_json(item.second, depth + 1);
+    }
+    return obj;
+  }
+  if (py::isinstance<py::list>(h) || py::isinstance<py::tuple>(h)) {
+    json arr = json::array();
+    for (auto item : h) arr.push_back(to_json(item, depth + 1));
+    return arr;
+  }
+  // numpy scalars and other numbers: ints stay ints so shapes from numpy arrays work.
+  if (py::hasattr(h, "__index__")) return h.attr("__index__")().cast<std::int64_t>();
+  if (py::hasattr(h, "__float__")) return h.attr("__float__")().cast<double>();
+  throw opcast::QueryError("", "unsupported value of type " + py::type::of(h).attr("__name__").cast<std::string>() +
+                                   "; expected dict, list, str, int, float, bool or None");
+}
+
+opcast::Query to_query(py::handle q) {
+  if (py::isinstance<py::str>(q)) return opcast::parse_query(q.cast<std::string>());
+  if (py::isinstance<py::bytes>(q)) return opcast::parse_query(q.cast<std::string>());
+  if (!py::isinstance<py::dict>(q))
+    throw opcast::QueryError("", "expected a query as a dict or a JSON string, got " +
+                                     py::type::of(q).attr("__name__").cast<std::string>());
+  return opcast::parse_query_json(to_json(q));
+}
+
+// Parses every query; with collect_errors, a bad one yields its message instead of raising.
+std::vector<opcast::Query> to_queries(py::iterable queries, bool collect_errors, std::vector<std::string>& errors,
+                                      std::vector<bool>& ok) {
+  std::vector<opcast::Query> parsed;
+  std::size_t i = 0;
+  for (py::handle q : queries) {
+    try {
+      parsed.push_back(to_query(q));
+      ok.push_back(true);
+      errors.emplace_back();
+    } catch (const opcast::QueryError& e) {
+      if (!collect_errors) throw opcast::QueryError(e.field(), std::string("query ") + std::to_string(i) + ": " + e.what());
+      parsed.emplace_back();
+      ok.push_back(false);
+      errors.emplace_back(e.what());
+    }
+    ++i;
+  }
+  return parsed;
+}
+
+py::dict prediction_columns(const opcast::Predictor& p, py::iterable queries, bool collect_errors) {
+  std::vector<std::string> errors;
+  std::vector<bool> ok;
+  std::vector<opcast::Query> parsed = to_queries(queries, collect_errors, errors, ok);
+  const std::size_t n = parsed.size();
+  std::vector<opcast::Prediction> preds(n);
+  {
+    py::gil_scoped_release release;
+    // Rows without a model are errors of their own; the rest run as one vectorised batch.
+    std::vector<opcast::Query> good;
+    std::vector<std::size_t> where;
+    for (std::size_t i = 0; i < n; ++i) {
+      if (!ok[i]) continue;
+      if (!p.has_model(parsed[i].op->name)) {
+        if (!collect_errors) throw opcast::ModelError("query " + std::to_string(i) + ": no model for " + parsed[i].op->name);
+        ok[i] = false;
+        errors[i] = "no model for " + parsed[i].op->name;
+        continue;
+      }
+      good.push_back(std::move(parsed[i]));
+      where.push_back(i);
+    }
+    const auto answers = p.predict_batch(good);
+    for (std::size_t k = 0; k < where.size(); ++k) preds[where[k]] = answers[k];
+  }
+  py::array_t<double> ns(static_cast<py::ssize_t>(n)), lo(static_cast<py::ssize_t>(n)), hi(static_cast<py::ssize_t>(n));
+  py::array_t<bool> in_domain(static_cast<py::ssize_t>(n)), valid(static_cast<py::ssize_t>(n));
+  auto ns_ = ns.mutable_unchecked<1>(), lo_ = lo.mutable_unchecked<1>(), hi_ = hi.mutable_unchecked<1>();
+  auto dom_ = in_domain.mutable_unchecked<1>(), valid_ = valid.mutable_unchecked<1>();
+  py::list error_list, sources;
+  for (std::size_t i = 0; i < n; ++i) {
+    const auto k = static_cast<py::ssize_t>(i);
+    valid_(k) = ok[i];
+    // Unanswered rows carry NaN only as a placeholder under valid=False; the wrapper masks them.
+    ns_(k) = ok[i] ? preds[i].ns : std::nan("");
+    lo_(k) = ok[i] ? preds[i].lo_ns : std::nan("");
+    hi_(k) = ok[i] ? preds[i].hi_ns : std::nan("");
+    dom_(k) = ok[i] && preds[i].in_domain;
+    error_list.append(ok[i] ? py::none() : py::cast(errors[i]));
+    sources.append(ok[i] ? py::cast(preds[i].source) : py::none());
+  }
+  py::dict out;
+  out["ns"] = ns;
+  out["lo_ns"] = lo;
+  out["hi_ns"] = hi;
+  out["in_domain"] = in_domain;
+  out["valid"] = valid;
+  out["source"] = sources;
+  out["error"] = error_list;
+  return out;
+}
+
+}  // namespace
+
+PYBIND11_MODULE(_core, m) {
+  m.doc() = "opcast C++ query library: query parsing, features, roofline and the ensemble predictor";
+
+  auto value_error = py::handle(PyExc_ValueError);
+  static py::exception<opcast::QueryError> query_error(m, "QueryError", value_error);
+  static py::exception<opcast::ModelError> model_error(m, "ModelError", value_error);
+  py::register_exception_translator([](std::exception_ptr p) {
+    try {
+      if (p) std::rethrow_exception(p);
+    } catch (const opcast::QueryError& e) {
+      py::set_error(query_error, e.what());
+    } catch (const opcast::ModelError& e) {
+      py::set_error(model_error, e.what());
+    }
+  });
+
+  m.attr("FEATURE_SCHEMA_VERSION") = opcast::kFeatureSchemaVersion;
+  m.def("feature_names", [] {
+    const auto& names = opcast::feature_names();
+    return std::vector<std::string>(names.begin(), names.end());
+  });
+  m.def("catalogue_json", [] { return std::string(opcast::catalogue_json()); },
+        "The op catalogue (cpp/catalogue/ops.json) as embedded in the library.");
+  m.def("normalize_query", [](py::handle q) { return opcast::to_short_json(to_query(q)); },
+        "The query in canonical short form (JSON string), as the library understood it.");
+
+  m.def(
+      "features",
+      [](py::handle q) {
+        opcast::Roofline r;
+        const auto f = opcast::features(to_query(q), r);
+        return py::make_tuple(py::array_t<double>(static_cast<py::ssize_t>(f.size()), f.data()), r.total_ns);
+      },
+      "(features, roofline_ns) of one query.");
+  m.def(
+      "features_batch",
+      [](py::iterable queries) {
+        std::vector<std::string> errors;
+        std::vector<bool> ok;
+        const auto parsed = to_queries(queries, false, errors, ok);
+        const auto n = static_cast<py::ssize_t>(parsed.size());
+        py::array_t<double> x({n, static_cast<py::ssize_t>(opcast::kNumFeatures)});
+        py::array_t<double> roof(n);
+        auto x_ = x.mutable_unchecked<2>();
+        auto r_ = roof.mutable_unchecked<1>();
+        for (py::ssize_t i = 0; i < n; ++i) {
+          opcast::Roofline r;
+          const auto f = opcast::features(parsed[static_cast<std::size_t>(i)], r);
+          for (std::size_t j = 0; j < f.size(); ++j) x_(i, static_cast<py::ssize_t>(j)) = f[j];
+          r_(i) = r.total_ns;
+        }
+        return py::make_tuple(x, roof);
+      },
+      "(features [n x F], roofline_ns [n]) of many queries; raises QueryError naming the first bad one.");
+  m.def(
+      "roofline",
+      [](py::handle q) {
+        const auto r = opcast::roofline(to_query(q));
+        py::dict d;
+        d["compute_ns"] = r.compute_ns;
+        d["dram_ns"] = r.dram_ns;
+        d["noc_ns"] = r.noc_ns;
+        d["local_ns"] = r.local_ns;
+        d["launch_ns"] = r.launch_ns;
+        d["total_ns"] = r.total_ns;
+        return d;
+      },
+      "The Wormhole roofline estimate of one query, by component.");
+
+  py::class_<opcast::Prediction>(m, "Prediction")
+      .def_readonly("ns", &opcast::Prediction::ns)
+      .def_readonly("lo_ns", &opcast::Prediction::lo_ns)
+      .def_readonly("hi_ns", &opcast::Prediction::hi_ns)
+      .def_readonly("in_domain", &opcast::Prediction::in_domain)
+      .def_readonly("source", &opcast::Prediction::source)
+      .def("__repr__", [](const opcast::Prediction& p) {
+        return "Prediction(ns=" + std::to_string(p.ns) + ", lo_ns=" + std::to_string(p.lo_ns) +
+               ", hi_ns=" + std::to_string(p.hi_ns) + ", in_domain=" + (p.in_domain ? "True" : "False") +
+               ", source='" + p.source + "')";
+      });
+
+  py::class_<opcast::Predictor>(m, "Predictor")
+      .def(py::init<const std::string&>(), py::arg("models_dir"))
+      .def(
+          "predict", [](const opcast::Predictor& p, py::handle q) { return p.predict(to_query(q)); }, py::arg("query"),
+          "Predict one query (dict or JSON string).")
+      .def(
+          "predict_columns",
+          [](const opcast::Predictor& p, py::iterable queries, bool collect_errors) {
+            return prediction_columns(p, queries, collect_errors);
+          },
+          py::arg("queries"), py::arg("collect_errors") = false,
+          "Vectorised prediction of an iterable of queries; returns columns as numpy arrays and lists.")
+      .def("models",
+           [](const opcast::Predictor& p) {
+             py::list out;
+             for (const auto& info : p.models()) {
+               py::dict d;
+               d["op"] = info.op;
+               d["dir"] = info.dir;
+               d["source"] = info.source;
+               d["target"] = info.target;
+               d["dataset_hash"] = info.dataset_hash;
+               d["members"] = info.members;
+               out.append(d);
+             }
+             return out;
+           })
+      .def("has_model", &opcast::Predictor::has_model, py::arg("op"));
+}

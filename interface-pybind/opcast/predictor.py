@@ -1,0 +1,75 @@
+"""Python face of the C++ predictor: single queries, and vectorised batches from lists or DataFrames."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from pathlib import Path
+
+import pandas as pd
+
+from . import _core
+
+PREDICTION_COLUMNS = ["predicted_ns", "lo_ns", "hi_ns", "in_domain"]
+
+
+class Predictor:
+    """Loads a folder of per-op models once; answers in microseconds.
+
+    Parameters
+    ----------
+    models_dir : folder with one subfolder per op (manifest.json, weights.bin, ...), as written by
+        ``opcast train``. Corrupt, mismatched or missing models raise :class:`opcast.ModelError`.
+    """
+
+    def __init__(self, models_dir: str | Path):
+        self.models_dir = Path(models_dir)
+        self._impl = _core.Predictor(str(self.models_dir))
+
+    def predict(self, query: dict | str) -> _core.Prediction:
+        """One query (dict or JSON string, TensorSpec or short form) -> Prediction(ns, lo_ns, hi_ns, in_domain, source).
+
+        Raises :class:`opcast.QueryError` (a ValueError) naming the bad field, or :class:`opcast.ModelError`
+        when no model covers the op.
+        """
+        return self._impl.predict(query)
+
+    def predict_batch(self, queries: Iterable[dict | str] | pd.DataFrame, errors: str = "raise") -> pd.DataFrame:
+        """Many queries at once -> DataFrame with predicted_ns, lo_ns, hi_ns, in_domain, source, error.
+
+        ``queries`` is a list of dicts / JSON strings, or a DataFrame with a ``query`` column (the
+        format ``opcast.train`` importers produce). With ``errors="raise"`` the first bad query raises;
+        with ``errors="collect"`` bad rows get their message in ``error`` and <NA> predictions.
+        """
+        if errors not in ("raise", "collect"):
+            raise ValueError(f"errors must be 'raise' or 'collect', got {errors!r}")
+        if isinstance(queries, pd.DataFrame):
+            if "query" not in queries.columns:
+                raise ValueError(f"DataFrame needs a 'query' column of JSON strings or dicts; it has {list(queries.columns)}")
+            index = queries.index
+            queries = queries["query"].tolist()
+        else:
+            queries = list(queries)
+            index = pd.RangeIndex(len(queries))
+        cols = self._impl.predict_columns(queries, errors == "collect")
+        valid = cols["valid"]
+        frame = pd.DataFrame(index=index)
+        for name, key in (("predicted_ns", "ns"), ("lo_ns", "lo_ns"), ("hi_ns", "hi_ns")):
+            frame[name] = pd.array(cols[key], dtype="Float64")
+            frame.loc[~valid, name] = pd.NA
+        frame["in_domain"] = pd.array(cols["in_domain"], dtype="boolean")
+        frame.loc[~valid, "in_domain"] = pd.NA
+        frame["source"] = cols["source"]
+        frame["error"] = cols["error"]
+        return frame
+
+    def models(self) -> list[dict]:
+        """One dict per loaded op model: op, dir, source, target, dataset_hash, members."""
+        return self._impl.models()
+
+    def has_model(self, op: str) -> bool:
+        return self._impl.has_model(op)
+
+    def __repr__(self) -> str:
+        ops = ", ".join(m["op"] for m in self.models())
+        return f"Predictor({str(self.models_dir)!r}: {ops})"
+

@@ -1,0 +1,300 @@
+"""Training stage: configurations -> one model folder per op, trained by the C++ mlpack trainer.
+
+For each op: features from the C++ library (the same code that serves queries), a split by whole
+shape groups (train / val / test), the target ln(ns) or ln(ns / roofline), the trainer run on
+train with early stopping on val, an interval calibrated on val, and a manifest with the
+training-domain bounds, held-out metrics and file checksums. The served model is then loaded back
+through :class:`opcast.Predictor` to measure it on the test groups: what is reported is what is served.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from datetime import datetime, timezone
+from importlib import resources
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from .. import _core
+from ..predictor import Predictor
+from . import dataset, importers
+
+TARGETS = ("ln_ratio_roofline", "ln_ns")
+MANIFEST_FORMAT_VERSION = 1
+
+
+@dataclasses.dataclass
+class TrainConfig:
+    """Hyperparameters and data handling of one op's model. Every field can be set per op in a JSON
+    config file: ``{"defaults": {...}, "ops": {"ttnn.exp": {...}}}``."""
+
+    target: str = "ln_ratio_roofline"
+    members: int = 5
+    hidden_layers: tuple[int, ...] = (64, 64)
+    activation: str = "relu"
+    learning_rate: float = 3e-3
+    batch_size: int = 32
+    max_epochs: int = 3000
+    patience: int = 150
+    weight_decay: float = 0.0
+    bootstrap: bool = True
+    seed: int = 0
+    split_fractions: tuple[float, float, float] = (0.7, 0.15, 0.15)
+    suspect_factor: float = dataset.DEFAULT_FACTOR
+    keep_suspect: bool = False
+    coverage: float = 0.9
+    min_configurations: int = 30
+
+    def __post_init__(self):
+        if self.target not in TARGETS:
+            raise ValueError(f"target must be one of {TARGETS}, got {self.target!r}")
+        if self.members < 2:
+            raise ValueError(f"members must be >= 2 (the spread gives the interval), got {self.members}")
+        if not 0.5 <= self.coverage < 1:
+            raise ValueError(f"coverage must be in [0.5, 1), got {self.coverage}")
+        self.hidden_layers = tuple(int(h) for h in self.hidden_layers)
+        self.split_fractions = tuple(float(f) for f in self.split_fractions)
+
+    def replace(self, **changes) -> "TrainConfig":
+        unknown = set(changes) - {f.name for f in dataclasses.fields(self)}
+        if unknown:
+            raise ValueError(f"unknown training options {sorted(unknown)}; expected some of "
+                             f"{[f.name for f in dataclasses.fields(self)]}")
+        return dataclasses.replace(self, **changes)
+
+
+def load_config(path: str | os.PathLike | None, base: TrainConfig | None = None) -> tuple[TrainConfig, dict]:
+    """(defaults, per-op overrides) from a JSON config file; no file gives the built-in defaults."""
+    base = base or TrainConfig()
+    if path is None:
+        return base, {}
+    with open(path) as f:
+        cfg = json.load(f)
+    unknown = set(cfg) - {"defaults", "ops"}
+    if unknown:
+        raise ValueError(f"{path}: unknown top-level keys {sorted(unknown)}; expected 'defaults' and 'ops'")
+    return base.replace(**cfg.get("defaults", {})), cfg.get("ops", {})
+
+
+def trainer_path() -> Path:
+    """The opcast_trainer executable: $OPCAST_TRAINER, else the one installed in the package."""
+    env = os.environ.get("OPCAST_TRAINER")
+    path = Path(env) if env else Path(str(resources.files("opcast").joinpath("bin", "opcast_trainer")))
+    if not path.is_file():
+        raise FileNotFoundError(f"opcast_trainer not found at {path}; build the package (scripts/setup.sh) "
+                                "or point OPCAST_TRAINER at the executable")
+    return path
+
+
+def sha256_file(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def op_folder_name(op: str) -> str:
+    return op.removeprefix("ttnn.")
+
+
+def design_matrix(configs: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
+    """(features, roofline_ns) of every configuration, from the C++ feature code."""
+    return _core.features_batch(configs["query"].tolist())
+
+
+def target_of(ns: np.ndarray, roofline_ns: np.ndarray, target: str) -> np.ndarray:
+    y = np.log(ns)
+    return y - np.log(roofline_ns) if target == "ln_ratio_roofline" else y
+
+
+def calibrate_interval(y: np.ndarray, members: np.ndarray, coverage: float) -> dict:
+    """Interval half-width k * sqrt(s^2 + sigma0^2) in target units, s the members' spread.
+
+    sigma0 (the median validation error) keeps intervals honest where members agree but share an
+    error; k is the coverage quantile of the normalised validation errors, so the interval holds
+    ``coverage`` of the validation measurements by construction.
+    """
+    mean = members.mean(axis=1)
+    spread = members.std(axis=1)  # population std: the C++ predictor computes the same
+    residual = np.abs(y - mean)
+    sigma0 = float(np.median(residual))
+    scale = np.sqrt(spread**2 + sigma0**2)
+    k = float(np.quantile(residual / np.maximum(scale, 1e-12), coverage))
+    return {"coverage": coverage, "k": max(k, 1e-6), "sigma0": sigma0}
+
+
+def accuracy(measured: np.ndarray, predicted: np.ndarray, lo: np.ndarray | None = None,
+             hi: np.ndarray | None = None) -> dict:
+    """within_10pct, median absolute percentage error and interval coverage over configurations."""
+    ape = np.abs(predicted - measured) / measured
+    out = {"n": int(len(measured)), "within_10pct": float(np.mean(ape <= 0.10)),
+           "within_20pct": float(np.mean(ape <= 0.20)), "mape_median": float(np.median(ape)),
+           "mape_mean": float(np.mean(ape))}
+    if lo is not None:
+        out["coverage"] = float(np.mean((lo <= measured) & (measured <= hi)))
+    return out
+
+
+def _write_split_csv(path: Path, x: np.ndarray, y: np.ndarray, names: list[str]) -> None:
+    frame = pd.DataFrame(x, columns=names)
+    frame["y"] = y
+    frame.to_csv(path, index=False, float_format="%.17g")
+
+
+def _trainer_config(op: str, cfg: TrainConfig, names: list[str], out_dir: Path) -> dict:
+    return {
+        "op": op, "features": names, "target": "y", "train": "train.csv", "val": "val.csv",
+        "out_dir": str(out_dir),
+        "ensemble": {"members": cfg.members, "seed": 1234 + cfg.seed},
+        "architecture": {"hidden_layers": list(cfg.hidden_layers), "activation": cfg.activation},
+        "optimizer": {"name": "adam", "learning_rate": cfg.learning_rate, "batch_size": cfg.batch_size,
+                      "beta1": 0.9, "beta2": 0.999, "epsilon": 1e-8, "max_epochs": cfg.max_epochs,
+                      "patience": cfg.patience, "weight_decay": cfg.weight_decay},
+        "bootstrap": cfg.bootstrap,
+    }
+
+
+def _run_trainer(config_path: Path, log_prefix: str, verbose: bool) -> None:
+    proc = subprocess.Popen([str(trainer_path()), "--config", str(config_path)], cwd=config_path.parent,
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    lines = []
+    for line in proc.stdout:
+        lines.append(line)
+        if verbose:
+            print(f"{log_prefix} {line.rstrip()}", file=sys.stderr, flush=True)
+    if proc.wait() != 0:
+        tail = "".join(lines[-20:])
+        raise RuntimeError(f"opcast_trainer failed (exit {proc.returncode}) for {log_prefix}:\n{tail}")
+
+
+def fit_op(op: str, configs: pd.DataFrame, out_dir: Path, cfg: TrainConfig, *, sources_note: dict | None = None,
+           verbose: bool = True) -> dict:
+    """Train, calibrate and write the model folder of one op; returns its manifest.
+
+    ``configs``: aggregated configurations of this op (``query``, ``kernel_ns``, ``group``), as
+    ``dataset.aggregate`` gives them.
+    """
+    configs = configs.reset_index(drop=True)
+    split = dataset.split_groups(configs, cfg.split_fractions, seed=cfg.seed).to_numpy()
+    x, roof = design_matrix(configs)
+    ns = configs["kernel_ns"].to_numpy(dtype=float)
+    y = target_of(ns, roof, cfg.target)
+    names = list(_core.feature_names())
+    train, val = split == "train", split == "val"
+    if train.sum() < 2 or val.sum() < 1:
+        raise ValueError(f"{op}: too few shape groups to split ({int(train.sum())} train, {int(val.sum())} val rows)")
+
+    model_dir = out_dir / op_folder_name(op)
+    if model_dir.exists():
+        shutil.rmtree(model_dir)
+    model_dir.mkdir(parents=True)
+    started = time.perf_counter()
+    with tempfile.TemporaryDirectory(prefix=f"opcast_{op_folder_name(op)}_") as work:
+        work = Path(work)
+        _write_split_csv(work / "train.csv", x[train], y[train], names)
+        _write_split_csv(work / "val.csv", x[val], y[val], names)
+        (work / "config.json").write_text(json.dumps(_trainer_config(op, cfg, names, model_dir), indent=2))
+        _run_trainer(work / "config.json", f"[{op}]", verbose)
+    seconds = time.perf_counter() - started
+
+    val_pred = pd.read_csv(model_dir / "val_predictions.csv")
+    member_cols = [c for c in val_pred.columns if c.startswith("m") and c[1:].isdigit()]
+    interval = calibrate_interval(y[val], val_pred[member_cols].to_numpy(), cfg.coverage)
+
+    train_meta = json.loads((model_dir / "metrics.json").read_text())
+    files = sorted(p.name for p in model_dir.iterdir() if p.is_file() and p.name != "manifest.json")
+    manifest = {
+        "format": "opcast-model",
+        "format_version": MANIFEST_FORMAT_VERSION,
+        "op": op,
+        "device": "wormhole_b0",
+        "tt_metal_commit": None,  # not recorded by these sources
+        "feature_schema_version": _core.FEATURE_SCHEMA_VERSION,
+        "feature_names": names,
+        "target": cfg.target,
+        "dataset": {
+            "hash": dataset.dataset_hash(configs),
+            "configurations": int(len(configs)),
+            "groups": int(configs["group"].nunique()),
+            "split_rows": {s: int((split == s).sum()) for s in dataset.SPLITS},
+            "sources": sorted({s for v in configs.get("sources", pd.Series(dtype=str)).dropna() for s in str(v).split(";")}),
+            **(sources_note or {}),
+        },
+        "domain": {"min": x[train].min(axis=0).tolist(), "max": x[train].max(axis=0).tolist()},
+        "interval": interval,
+        "training": {"config": dataclasses.asdict(cfg), "seconds": round(seconds, 1), "trainer": train_meta},
+        "files": {name: sha256_file(model_dir / name) for name in files},
+        "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "opcast_version": _package_version(),
+    }
+    _write_manifest(model_dir, manifest)
+
+    # Held-out metrics through the serving path itself (a folder holding just this op's model).
+    with tempfile.TemporaryDirectory(prefix="opcast_serve_") as view:
+        (Path(view) / model_dir.name).symlink_to(model_dir.resolve(), target_is_directory=True)
+        served = Predictor(view).predict_batch(configs["query"].tolist())
+    pred = served["predicted_ns"].to_numpy(dtype=float)
+    lo, hi = served["lo_ns"].to_numpy(dtype=float), served["hi_ns"].to_numpy(dtype=float)
+    manifest["metrics"] = {s: accuracy(ns[split == s], pred[split == s], lo[split == s], hi[split == s])
+                           for s in dataset.SPLITS if (split == s).any()}
+    _write_manifest(model_dir, manifest)
+    return manifest
+
+
+def _write_manifest(model_dir: Path, manifest: dict) -> None:
+    (model_dir / "manifest.json").write_text(json.dumps(manifest, indent=2) + "\n")
+
+
+def _package_version() -> str:
+    from .. import __version__
+    return __version__
+
+
+def train(paths, out_dir: str | os.PathLike, *, config: TrainConfig | None = None, per_op: dict | None = None,
+          ops: list[str] | None = None, verbose: bool = True) -> pd.DataFrame:
+    """``opcast train``: every op found in ``paths`` (files or folders) -> ``out_dir/<op>/``.
+
+    Returns one row per op: configurations, held-out metrics, or why it was skipped.
+    """
+    config = config or TrainConfig()
+    per_op = per_op or {}
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    records, report = importers.load(paths, report=True)
+    if verbose:
+        _print_frame("import", report)
+        _print_frame("inconsistent repeats (suspect configurations are left out of training)",
+                     dataset.suspect_report(records, factor=config.suspect_factor))
+    rows = []
+    for op, op_records in records.groupby("op", sort=True):
+        if ops and op not in ops:
+            continue
+        cfg = config.replace(**per_op.get(op, {}))
+        configs = dataset.aggregate(op_records, factor=cfg.suspect_factor, keep_suspect=cfg.keep_suspect)
+        n_groups = configs["group"].nunique() if len(configs) else 0
+        if len(configs) < cfg.min_configurations or n_groups < 3:
+            rows.append({"op": op, "configurations": len(configs), "groups": n_groups,
+                         "status": f"skipped: fewer than {cfg.min_configurations} configurations or 3 shape groups"})
+            continue
+        if verbose:
+            print(f"[{op}] training on {len(configs)} configurations in {n_groups} shape groups", file=sys.stderr, flush=True)
+        manifest = fit_op(op, configs, out_dir, cfg, verbose=verbose)
+        test = manifest["metrics"].get("test", {})
+        rows.append({"op": op, "configurations": len(configs), "groups": n_groups, "status": "trained",
+                     "test_within_10pct": test.get("within_10pct"), "test_mape_median": test.get("mape_median"),
+                     "test_coverage": test.get("coverage"), "seconds": manifest["training"]["seconds"]})
+    summary = pd.DataFrame(rows)
+    summary.to_csv(out_dir / "training_summary.csv", index=False)
+    return summary
+
+
+def _print_frame(title: str, frame: pd.DataFrame) -> None:
+    print(f"\n== {title}", file=sys.stderr)
+    print(frame.to_string(index=False) if len(frame) else "(none)", file=sys.stderr, flush=True)
