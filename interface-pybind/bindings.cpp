@@ -5,6 +5,7 @@
 #include <pybind11/stl.h>
 
 #include <cmath>
+#include <cstring>
 #include <nlohmann/json.hpp>
 
 #include "opcast/features.hpp"
@@ -14,6 +15,11 @@ namespace py = pybind11;
 using nlohmann::json;
 
 namespace {
+
+// Messages echo parts of the query; never let a stray byte turn an error into a decode error.
+py::str lossy_str(const char* s) {
+  return py::reinterpret_steal<py::str>(PyUnicode_DecodeUTF8(s, static_cast<Py_ssize_t>(std::strlen(s)), "replace"));
+}
 
 json to_json(py::handle h, int depth = 0) {
   if (depth > 32) throw opcast::QueryError("", "query nested deeper than 32 levels");
@@ -117,7 +123,7 @@ py::dict prediction_columns(const opcast::Predictor& p, py::iterable queries, bo
     lo_(k) = ok[i] ? preds[i].lo_ns : std::nan("");
     hi_(k) = ok[i] ? preds[i].hi_ns : std::nan("");
     dom_(k) = ok[i] && preds[i].in_domain;
-    error_list.append(ok[i] ? py::none() : py::cast(errors[i]));
+    error_list.append(ok[i] ? py::object(py::none()) : py::object(lossy_str(errors[i].c_str())));
     sources.append(ok[i] ? py::cast(preds[i].source) : py::none());
   }
   py::dict out;
@@ -143,9 +149,9 @@ PYBIND11_MODULE(_core, m) {
     try {
       if (p) std::rethrow_exception(p);
     } catch (const opcast::QueryError& e) {
-      py::set_error(query_error, e.what());
+      py::set_error(query_error, lossy_str(e.what()));
     } catch (const opcast::ModelError& e) {
-      py::set_error(model_error, e.what());
+      py::set_error(model_error, lossy_str(e.what()));
     }
   });
 

@@ -19,7 +19,8 @@ std::string at(const std::string& path, std::size_t index) {
 }
 
 std::string describe(const json& j) {
-  std::string s = j.dump();
+  // ASCII-escaped so that truncation never splits a UTF-8 sequence.
+  std::string s = j.dump(-1, ' ', /*ensure_ascii=*/true, json::error_handler_t::replace);
   if (s.size() > 40) s = s.substr(0, 37) + "...";
   return s;
 }
@@ -300,6 +301,7 @@ std::vector<std::int64_t> derive_output_shape(const Query& q, const json* attrs)
     case OpKind::normalization:
       return shape;
     case OpKind::eltwise_binary: {
+      if (q.inputs.size() == 1) return shape;  // tensor op scalar
       const TensorDesc& b = q.inputs[1];
       const int rank = std::max(a.rank, b.rank);
       std::vector<std::int64_t> out(static_cast<std::size_t>(rank));

@@ -1,0 +1,594 @@
+"""Importers and the catalogue loader, on tiny synthetic files written here (no real data in the repo).
+
+The last test (marked shared_data) imports the real Wormhole measurements when ../shared/data is there.
+"""
+
+from __future__ import annotations
+
+import copy
+import csv
+import json
+import os
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from opcast.train import catalogue as cat_mod
+from opcast.train import importers as im
+
+REPO = Path(__file__).resolve().parent.parent
+
+
+def shared_data_dir() -> Path | None:
+    env = os.environ.get("OPCAST_SHARED_DATA")
+    for p in ([Path(env)] if env else []) + [REPO.parent / "shared" / "data"]:
+        if p.is_dir():
+            return p
+    return None
+
+
+def q(op, inputs, output=None, attributes=None):
+    d = {"op": op, "inputs": inputs, "attributes": attributes or {}}
+    if output is not None:
+        d["output"] = output
+    return json.dumps(d, sort_keys=True, separators=(",", ":"))
+
+
+def t(shape, dtype="bfloat16", memory="DRAM_INTERLEAVED", layout="TILE", **kw):
+    return {"shape": shape, "dtype": dtype, "layout": layout, "memory": memory, **kw}
+
+
+def summary(rep: pd.DataFrame) -> tuple[int, int, dict[str, int]]:
+    """(rows_read, rows_kept, {reason: count}) of a one-file import report."""
+    r = rep.iloc[0]
+    return int(r["rows_read"]), int(r["rows_kept"]), {k[5:]: int(v) for k, v in r.items()
+                                                      if k.startswith("skip_") and v}
+
+
+@pytest.fixture
+def cat():
+    """The real catalogue with the matmul/linear routing pinned, so these tests do not move when
+    unrelated catalogue entries change: 2 tensor inputs -> ttnn.matmul, 3 (a bias) -> ttnn.linear."""
+    c = copy.deepcopy(cat_mod.load_catalogue())
+    codes = ("Matmul", "MatmulDeviceOperation", "MinimalMatmulOp")
+    for e in c["ops"]:
+        if e["name"] == "ttnn.matmul":
+            e["profiler"] = [{"op_code": k, "inputs": 2} for k in codes]
+        if e["name"] == "ttnn.linear":
+            e["profiler"] = [{"op_code": k, "inputs": 3} for k in codes]
+    return c
+
+
+def write_csv(path: Path, header: list[str], rows: list[list]) -> Path:
+    with open(path, "w", newline="") as f:
+        w = csv.writer(f)
+        w.writerow(header)
+        w.writerows(rows)
+    return path
+
+
+# ------------------------------------------------------------------------------------------------
+# Synthetic files, one per format
+# ------------------------------------------------------------------------------------------------
+EXP_HEADER = ["input_shape_1", "input_shape_2", "input_shape_3", "input_shape_4", "bfloat8", "bfloat16",
+              "float32", "uint16", "uint32", "input_DRAM", "input_L1", "kernel_duration"]
+
+
+@pytest.fixture
+def torp_exp(tmp_path):
+    return write_csv(tmp_path / "exp_synth.csv", EXP_HEADER, [
+        [1, 64, 96, 0, 0, 1, 0, 0, 0, 1, 0, 1000],
+        [1, 64, 96, 0, 0, 1, 0, 0, 0, 1, 0, 1100],
+        [1, 64, 96, 0, 1, 0, 0, 0, 0, 0, 1, 900],
+        [2, 3, 64, 96, 0, 0, 0, 0, 1, 1, 0, 500],
+        [2, 3, 64, 96, 0, 0, 0, 0, 1, 1, 0, 50000],  # a repeat that disagrees 100x
+        [2, 3, 64, 96, 0, 1, 1, 0, 0, 1, 0, 700],  # two dtypes set
+        [2, 3, 64, 96, 0, 1, 0, 0, 0, 1, 0, ""],  # no duration
+    ])
+
+
+@pytest.fixture
+def torp_matmul(tmp_path):
+    return write_csv(tmp_path / "mm_synth.csv", ["m_size", "k_size", "n_size", "num_cores", "duration"], [
+        [640, 96, 288, 10, 4600.0],
+        [640, 96, 288, 20, 3000.0],
+    ])
+
+
+NEW_PROFILER_HEADER = (
+    ["OP CODE", "OP TYPE", "GLOBAL CALL COUNT", "DEVICE ID", "DEVICE ARCH", "ATTRIBUTES", "MATH FIDELITY",
+     "CORE COUNT", "DEVICE KERNEL DURATION [ns]"]
+    + [f"INPUT_{i}_{c}" for i in range(3) for c in
+       ("W_PAD[LOGICAL]", "Z_PAD[LOGICAL]", "Y_PAD[LOGICAL]", "X_PAD[LOGICAL]", "LAYOUT", "DATATYPE", "MEMORY")]
+    + [f"OUTPUT_0_{c}" for c in
+       ("W_PAD[LOGICAL]", "Z_PAD[LOGICAL]", "Y_PAD[LOGICAL]", "X_PAD[LOGICAL]", "LAYOUT", "DATATYPE", "MEMORY")]
+    + ["PM IDEAL [ns]"]
+)
+
+DRAM_MC = ("MemoryConfig(memory_layout=TensorMemoryLayout::INTERLEAVED;buffer_type=BufferType::DRAM;"
+           "shard_spec=std::nullopt;nd_shard_spec=std::nullopt;created_with_nd_shard_spec=0)")
+
+
+def _new_row(op_code, attrs, fid, cores, dur, inputs, output):
+    """inputs/output: (W, Z, Y, X, layout, dtype, memory) tuples with PAD[LOGICAL] strings."""
+    row = [op_code, "tt_dnn_device", 1, 0, "wormhole_b0", attrs, fid, cores, dur]
+    for i in range(3):
+        row += list(inputs[i]) if i < len(inputs) else [""] * 7
+    row += list(output) + [1]
+    return row
+
+
+T_19x1280 = ("1[1]", "1[1]", "32[19]", "1280[1280]", "TILE", "BFLOAT16", "DEV_0_DRAM_INTERLEAVED")
+
+
+@pytest.fixture
+def profiler_new(tmp_path):
+    add_attrs = (f"{{'binary_op_type': 'BinaryOpType::ADD'; 'lhs_activations': 'SmallVector([])'; "
+                 f"'memory_config': '{DRAM_MC}'; 'post_activations': 'SmallVector([])'}}")
+    mul_attrs = f"{{'binary_op_type': 'BinaryOpType::MUL'; 'memory_config': '{DRAM_MC}'; 'scalar': '0.125'}}"
+    exp_attrs = ("{'op_chain': '{BasicUnaryWithParam<float; int; unsigned int>(base=BasicUnaryWithParam<float>"
+                 "(op_type=UnaryOpType::EXP;param={0}))}'; 'output_dtype': 'DataType::BFLOAT16'}")
+    erf_attrs = exp_attrs.replace("EXP", "ERF")
+    mm_attrs = ("{'compute_kernel_config': 'WormholeComputeKernelConfig(math_fidelity=HiFi4;math_approx_mode=0)'; "
+                "'output_mem_config': 'std::nullopt'}")
+    tr_attrs = f"{{'dim': 'TransposeOpDim::HC'; 'output_mem_config': '{DRAM_MC}'}}"
+    w = ("1[1]", "1[1]", "1280[1280]", "1280[1280]", "TILE", "BFLOAT16", "DEV_0_DRAM_INTERLEAVED")
+    bias = ("1[1]", "1[1]", "32[1]", "1280[1280]", "TILE", "BFLOAT16", "DEV_0_DRAM_INTERLEAVED")
+    tr_in = ("1[1]", "19[19]", "32[20]", "64[64]", "TILE", "BFLOAT16", "DEV_0_DRAM_INTERLEAVED")
+    tr_out = ("1[1]", "20[20]", "32[19]", "64[64]", "TILE", "BFLOAT16", "DEV_0_DRAM_INTERLEAVED")
+    rows = [
+        _new_row("BinaryNgDeviceOperation", add_attrs, "", 64, 2580, [T_19x1280, T_19x1280], T_19x1280),
+        _new_row("BinaryNgDeviceOperation", add_attrs, "", 64, 2620, [T_19x1280, T_19x1280], T_19x1280),
+        _new_row("BinaryNgDeviceOperation", mul_attrs, "", 64, 1900, [T_19x1280], T_19x1280),
+        _new_row("UnaryDeviceOperation", exp_attrs, "HiFi4", 40, 3100, [T_19x1280], T_19x1280),
+        _new_row("UnaryDeviceOperation", erf_attrs, "HiFi4", 40, 3300, [T_19x1280], T_19x1280),
+        _new_row("MinimalMatmulOp", mm_attrs, "HiFi4", 38, 25000, [T_19x1280, w, bias], T_19x1280),
+        _new_row("EmbeddingsDeviceOperation", "{}", "", 1, 5000, [T_19x1280], T_19x1280),
+        _new_row("TransposeDeviceOperation", tr_attrs, "", 64, 4000, [tr_in], tr_out),
+        _new_row("BinaryNgDeviceOperation", add_attrs, "", 64, "", [T_19x1280, T_19x1280], T_19x1280),
+    ]
+    return write_csv(tmp_path / "ops_perf_results_new.csv", NEW_PROFILER_HEADER, rows)
+
+
+OLD_PROFILER_HEADER = (
+    ["OP CODE", "OP TYPE", "GLOBAL CALL COUNT", "DEVICE ID", "ATTRIBUTES", "MATH FIDELITY", "CORE COUNT",
+     "PARALLELIZATION STRATEGY", "DEVICE FW DURATION [ns]", "DEVICE KERNEL DURATION [ns]"]
+    + [f"INPUT_{i}_{c}" for i in range(2) for c in ("W", "Z", "Y", "X", "LAYOUT", "DATATYPE", "MEMORY")]
+    + [f"OUTPUT_0_{c}" for c in ("W", "Z", "Y", "X", "LAYOUT", "DATATYPE", "MEMORY")]
+)
+
+HS_MC = ("MemoryConfig(memory_layout=TensorMemoryLayout::HEIGHT_SHARDED;buffer_type=BufferType::L1;"
+         "shard_spec=ShardSpec(grid={[(x=0;y=0) - (x=7;y=3)]};shape={64; 32};orientation=ShardOrientation::ROW_MAJOR;halo=0))")
+BS_MC = ("MemoryConfig(memory_layout=TensorMemoryLayout::BLOCK_SHARDED;buffer_type=BufferType::L1;"
+         "shard_spec=ShardSpec(grid={[(x=0;y=0) - (x=3;y=1)]};shape={512; 64};orientation=ShardOrientation::ROW_MAJOR;halo=0))")
+
+
+def _old_row(op_code, op_type, attrs, fid, cores, dur, inputs, output):
+    row = [op_code, op_type, 1, 0, attrs, fid, cores, "", dur + 100 if dur != "" else "", dur]
+    for i in range(2):
+        row += list(inputs[i]) if i < len(inputs) else [""] * 7
+    return row + list(output)
+
+
+@pytest.fixture
+def profiler_old(tmp_path):
+    relu_attrs = ("{'fp32_dest_acc_en': 'false'; 'op_chain': '{UnaryWithParam(op_type=UnaryOpType::RELU;param={})}'; "
+                  "'output_dtype': 'DataType::FLOAT32'}")
+    mm_attrs = ("{'bcast_batch': '1'; 'compute_kernel_config': 'WormholeComputeKernelConfig(math_fidelity=LoFi;"
+                "math_approx_mode=1)'; 'output_mem_config': 'MemoryConfig(memory_layout=TensorMemoryLayout::"
+                "HEIGHT_SHARDED;buffer_type=BufferType::L1;shard_spec=std::nullopt)'}")
+    i2s_attrs = f"{{'output_mem_config': '{HS_MC}'}}"
+    add_attrs = f"{{'binary_op_type': 'BinaryOpType::ADD'; 'memory_config': '{BS_MC}'}}"
+    a = (1.0, 1.0, 32.0, 256.0, "TILE", "FLOAT32", "DEV_0_DRAM_INTERLEAVED")
+    hs = (1.0, 1.0, 2048.0, 32.0, "TILE", "BFLOAT8_B", "DEV_0_L1_HEIGHT_SHARDED")
+    wt = (1.0, 1.0, 32.0, 64.0, "TILE", "BFLOAT8_B", "DEV_0_DRAM_INTERLEAVED")
+    hs_out = (1.0, 1.0, 2048.0, 64.0, "TILE", "BFLOAT8_B", "DEV_1_L1_HEIGHT_SHARDED")
+    rm = (1.0, 1.0, 2048.0, 32.0, "ROW_MAJOR", "BFLOAT16", "DEV_0_L1_INTERLEAVED")
+    rm_hs = (1.0, 1.0, 2048.0, 32.0, "ROW_MAJOR", "BFLOAT16", "DEV_0_L1_HEIGHT_SHARDED")
+    bs = (1.0, 1.0, 1024.0, 256.0, "TILE", "BFLOAT16", "DEV_0_L1_BLOCK_SHARDED")
+    big = (1.0, 1.0, 2048.0, 256.0, "TILE", "BFLOAT16", "DEV_0_L1_INTERLEAVED")
+    tile = (1.0, 1.0, 32.0, 32.0, "TILE", "BFLOAT16", "DEV_0_DRAM_INTERLEAVED")
+    rows = [
+        _old_row("(torch) contiguous", "python_fallback", "", "", "", "", [], ("",) * 7),
+        _old_row("(torch) __get__", "python_fallback", "", "", "", "", [], ("",) * 7),
+        _old_row("UnaryDeviceOperation", "tt_dnn_device", relu_attrs, "HiFi4", 8, 3088, [a], a),
+        _old_row("Matmul", "tt_dnn_device", mm_attrs, "LoFi", 32, 9000, [hs, wt], hs_out),
+        _old_row("InterleavedToShardedDeviceOperation", "tt_dnn_device", i2s_attrs, "", 32, 2000, [rm], rm_hs),
+        _old_row("BinaryDeviceOperation", "tt_dnn_device", add_attrs, "HiFi4", 8, 2500, [bs, bs], bs),
+        _old_row("HaloDeviceOperation", "tt_dnn_device", "{}", "", 64, 7000, [rm_hs], rm_hs),
+        # Old reports give padded shapes: a scalar operand shows as one 32x32 tile that does not broadcast.
+        _old_row("BinaryDeviceOperation", "tt_dnn_device", add_attrs.replace("ADD", "MUL"), "HiFi4", 8, 2600,
+                 [big, tile], big),
+    ]
+    return write_csv(tmp_path / "ops_perf_results_old.csv", OLD_PROFILER_HEADER, rows)
+
+
+SWEEP_HEADER = ["source_id", "record_kind", "op_code", "op_detail", "core_count", "num_tiles", "tiles_per_core",
+                "grid_x", "grid_y", "grid_start_x", "grid_start_y",
+                "in0_w", "in0_z", "in0_y", "in0_x", "in0_dtype", "in0_buffer_type", "in0_mem_layout",
+                "in1_w", "in1_z", "in1_y", "in1_x", "in1_dtype", "in1_buffer_type", "in1_mem_layout",
+                "out0_w", "out0_z", "out0_y", "out0_x", "out0_dtype", "out0_buffer_type", "out0_mem_layout",
+                "kernel_ns", "config_key"]
+
+
+def _sweep_row(sid, op_code, detail, cores, tiles, grid, shape, bufs, dtype0, dur, key):
+    """grid: (gx, gy, sx, sy) or None; shape: (w, z, y, x) or None; bufs: [(buffer, layout)] x 3."""
+    gx, gy, sx, sy = grid or ("", "", "", "")
+    row = [sid, "derived_reduced_columns", op_code, detail, cores, tiles, "", gx, gy, sx, sy]
+    for i, (buf, lay) in enumerate(bufs):
+        dims = list(shape) if (shape and buf) else ["", "", "", ""]
+        row += dims + [dtype0 if i == 0 else "", buf, lay]
+    return row + [dur, key]
+
+
+ADD_DETAIL = "add (in1 shape assumed = in0 shape; dtype not recorded, bf16 per sweep)"
+
+
+@pytest.fixture
+def sweep_table(tmp_path):
+    s = (1.0, 1.0, 64.0, 128.0)
+    iis = [("DRAM", "INTERLEAVED"), ("DRAM", "INTERLEAVED"), ("L1", "BLOCK_SHARDED")]
+    ssi = [("L1", "BLOCK_SHARDED"), ("L1", "BLOCK_SHARDED"), ("L1", "INTERLEAVED")]
+    relu_i = [("L1", "INTERLEAVED"), ("", ""), ("DRAM", "INTERLEAVED")]
+    relu_h = [("L1", "HEIGHT_SHARDED"), ("", ""), ("L1", "HEIGHT_SHARDED")]
+    rows = [
+        _sweep_row("add_iis", "BinaryDeviceOperation", ADD_DETAIL, 4.0, 8.0, (2.0, 2.0, 0.0, 1.0), s, iis, "", 2000.0, "k1"),
+        _sweep_row("add_iis", "BinaryDeviceOperation", ADD_DETAIL, 4.0, 8.0, (2.0, 2.0, 3.0, 3.0), s, iis, "", 2100.0, "k2"),
+        _sweep_row("add_ssi_noshard", "BinaryDeviceOperation", ADD_DETAIL, "", 8.0, None, s, ssi, "", 3000.0, "k3"),
+        _sweep_row("relu_i", "UnaryDeviceOperation", "relu", "", 10.0, None, None, relu_i, "BFLOAT8_B", 1700.0, "k4"),
+        _sweep_row("relu_i", "UnaryDeviceOperation", "relu", "", 10.0, None, None, relu_i, "BFLOAT8_B", 1720.0, "k4"),
+        _sweep_row("relu_h", "UnaryDeviceOperation", "relu", "", 16.0, None, None, relu_h, "BFLOAT16", 6150.0, "k5"),
+        _sweep_row("relu_h", "UnaryDeviceOperation", "relu", "", 16.0, None, None, relu_h, "BFLOAT16", "", "k5"),
+    ]
+    return write_csv(tmp_path / "sweep_synth.csv", SWEEP_HEADER, rows)
+
+
+# ------------------------------------------------------------------------------------------------
+# Catalogue
+# ------------------------------------------------------------------------------------------------
+def test_catalogue_loads_from_source_checkout():
+    cat = cat_mod.load_catalogue()
+    names = {e["name"] for e in cat["ops"]}
+    assert {"ttnn.exp", "ttnn.matmul", "ttnn.add", "ttnn.relu"} <= names
+    assert cat_mod.load_catalogue() is cat  # cached
+    assert cat_mod.catalogue_path().name == "ops.json"
+
+
+def test_catalogue_env_override(tmp_path, monkeypatch):
+    custom = {"ops": [{"name": "ttnn.foo", "kind": "eltwise_unary", "inputs": 1, "profiler": [{"op_code": "Foo"}]}]}
+    p = tmp_path / "ops.json"
+    p.write_text(json.dumps(custom))
+    monkeypatch.setenv(cat_mod.ENV_VAR, str(p))
+    assert cat_mod.catalogue_path() == p
+    assert [e["name"] for e in cat_mod.load_catalogue()["ops"]] == ["ttnn.foo"]
+    monkeypatch.setenv(cat_mod.ENV_VAR, str(tmp_path / "missing.json"))
+    with pytest.raises(FileNotFoundError, match="missing.json"):
+        cat_mod.catalogue_path()
+
+
+# ------------------------------------------------------------------------------------------------
+# Format detection
+# ------------------------------------------------------------------------------------------------
+def test_detect_format(torp_exp, torp_matmul, profiler_new, profiler_old, sweep_table, tmp_path):
+    assert im.detect_format(torp_exp) == "torp_exp"
+    assert im.detect_format(torp_matmul) == "torp_matmul"
+    assert im.detect_format(profiler_new) == "profiler"
+    assert im.detect_format(profiler_old) == "profiler"
+    assert im.detect_format(sweep_table) == "sweep_table"
+    # The name says nothing: a profiler report called exp.csv is still a profiler report.
+    renamed = tmp_path / "exp_wormhole_n150.csv"
+    renamed.write_bytes(profiler_old.read_bytes())
+    assert im.detect_format(renamed) == "profiler"
+
+
+def test_detect_format_unknown_names_file_and_expected_columns(tmp_path):
+    p = write_csv(tmp_path / "mystery.csv", ["a", "b"], [[1, 2]])
+    with pytest.raises(ValueError) as e:
+        im.detect_format(p)
+    msg = str(e.value)
+    assert "mystery.csv" in msg and "a, b" in msg
+    assert "m_size" in msg and "OP CODE" in msg and "kernel_duration" in msg and "config_key" in msg
+
+
+# ------------------------------------------------------------------------------------------------
+# TORP
+# ------------------------------------------------------------------------------------------------
+def test_torp_exp(torp_exp):
+    df, rep = im.load_file(torp_exp, report=True)
+    assert list(df.columns) == im.RECORD_COLUMNS
+    assert summary(rep) == (7, 5, {"bad_one_hot": 1, "missing_duration": 1})
+    assert df.attrs["import_report"] is rep
+    assert df["op"].unique().tolist() == ["ttnn.exp"]
+    assert df["query"].tolist()[:3] == [
+        q("ttnn.exp", [t([1, 64, 96])]),
+        q("ttnn.exp", [t([1, 64, 96])]),
+        q("ttnn.exp", [t([1, 64, 96], "bfloat8_b", "L1_INTERLEAVED")]),
+    ]
+    assert df["query"].iloc[3] == q("ttnn.exp", [t([2, 3, 64, 96], "uint32")])
+    assert df["kernel_ns"].tolist() == [1000.0, 1100.0, 900.0, 500.0, 50000.0]
+    assert df["group"].tolist() == ["ttnn.exp|1x64x96"] * 3 + ["ttnn.exp|2x3x64x96"] * 2
+    assert df["source"].unique().tolist() == ["exp_synth"]
+    assert df["num_tiles"].tolist()[:1] == [6]  # 2 x 3 tiles
+    assert df["in0_shape"].iloc[3] == "2x3x64x96"
+
+
+def test_torp_exp_older_buffer_columns(tmp_path):
+    p = write_csv(tmp_path / "big.csv", ["input_shape_1", "input_shape_2", "input_shape_3", "input_shape_4",
+                                         "bfloat8", "bfloat16", "INPUTBUFFER0", "INPUTBUFFER1", "kernel_duration"],
+                  [[1760, 800, 0, 0, 0, 1, 0, 1, 43150]])
+    df = im.load_file(p)
+    assert df["query"].tolist() == [q("ttnn.exp", [t([1760, 800], memory="L1_INTERLEAVED")])]
+
+
+def test_torp_matmul(torp_matmul):
+    df, rep = im.load_file(torp_matmul, report=True)
+    assert summary(rep) == (2, 2, {})
+    expected = q("ttnn.matmul",
+                 [t([1, 1, 640, 96], memory="L1_HEIGHT_SHARDED", core_count=10), t([1, 1, 96, 288])],
+                 {"dtype": "bfloat16", "memory": "L1_HEIGHT_SHARDED", "core_count": 10})
+    assert df["query"].iloc[0] == expected
+    assert df["kernel_ns"].tolist() == [4600.0, 3000.0]
+    # All core counts of one (m, k, n) are one group.
+    assert df["group"].unique().tolist() == ["ttnn.matmul|1x1x640x96|1x1x96x288"]
+    assert df["core_count"].tolist() == [10, 20]
+    assert "in1_memory" in df["assumed"].iloc[0]
+
+
+# ------------------------------------------------------------------------------------------------
+# Profiler reports
+# ------------------------------------------------------------------------------------------------
+def test_profiler_new_style(profiler_new, cat):
+    df, rep = im.load_file(profiler_new, report=True, catalogue=cat)
+    assert summary(rep) == (9, 6, {"unknown_op_type": 1, "unknown_op_code": 1, "missing_duration": 1})
+    assert df["op"].tolist() == ["ttnn.add", "ttnn.add", "ttnn.multiply", "ttnn.exp", "ttnn.linear", "ttnn.transpose"]
+    x = t([1, 1, 19, 1280])
+    out = {"dtype": "bfloat16", "memory": "DRAM_INTERLEAVED"}
+    assert df["query"].iloc[0] == q("ttnn.add", [x, x], out)
+    assert df["query"].iloc[0] == df["query"].iloc[1]
+    assert df["query"].iloc[2] == q("ttnn.multiply", [x], out)  # scalar operand: one tensor input
+    assert df["query"].iloc[3] == q("ttnn.exp", [x], out)
+    assert df["query"].iloc[4] == q("ttnn.linear", [x, t([1, 1, 1280, 1280]), t([1, 1, 1, 1280])], out,
+                                    {"math_fidelity": "HiFi4"})
+    assert df["query"].iloc[5] == q("ttnn.transpose", [t([1, 19, 20, 64])], out, {"dim0": -3, "dim1": -2})
+    assert df["kernel_ns"].tolist() == [2580.0, 2620.0, 1900.0, 3100.0, 25000.0, 4000.0]
+    assert df["group"].iloc[4] == "ttnn.linear|1x1x19x1280|1x1x1280x1280|1x1x1x1280"
+    assert df["op_code"].iloc[0] == "BinaryNgDeviceOperation"
+    assert df["n_inputs"].tolist() == [2, 2, 1, 1, 3, 1]
+
+
+def test_profiler_old_style(profiler_old, cat):
+    df, rep = im.load_file(profiler_old, report=True, catalogue=cat)
+    assert summary(rep) == (8, 4, {"host_op": 2, "unknown_op_code": 1, "inconsistent_shapes": 1})
+    assert df["op"].tolist() == ["ttnn.relu", "ttnn.matmul", "ttnn.to_memory_config", "ttnn.add"]
+    f32 = t([1, 1, 32, 256], "float32")
+    assert df["query"].iloc[0] == q("ttnn.relu", [f32], {"dtype": "float32", "memory": "DRAM_INTERLEAVED"})
+    # Sharded matmul: no shard spec in ATTRIBUTES -> CORE COUNT column; DEV_1_ prefix stripped.
+    assert df["query"].iloc[1] == q(
+        "ttnn.matmul",
+        [t([1, 1, 2048, 32], "bfloat8_b", "L1_HEIGHT_SHARDED", core_count=32), t([1, 1, 32, 64], "bfloat8_b")],
+        {"dtype": "bfloat8_b", "memory": "L1_HEIGHT_SHARDED", "core_count": 32},
+        {"math_fidelity": "LoFi"})
+    # Output shard spec from ATTRIBUTES: an 8x4 grid.
+    # (data-movement ops without attributes of their own carry their result shape)
+    assert df["query"].iloc[2] == q(
+        "ttnn.to_memory_config", [t([1, 1, 2048, 32], memory="L1_INTERLEAVED", layout="ROW_MAJOR")],
+        {"dtype": "bfloat16", "memory": "L1_HEIGHT_SHARDED", "grid": [8, 4], "core_count": 32},
+        {"shape": [1, 1, 2048, 32]})
+    # Block-sharded inputs take the shard spec of the same layout (a 4x2 grid), not CORE COUNT (8 too here).
+    bs = t([1, 1, 1024, 256], memory="L1_BLOCK_SHARDED", grid=[4, 2], core_count=8)
+    assert df["query"].iloc[3] == q("ttnn.add", [bs, bs],
+                                    {"dtype": "bfloat16", "memory": "L1_BLOCK_SHARDED", "grid": [4, 2], "core_count": 8})
+    assert df["kernel_ns"].tolist() == [3088.0, 9000.0, 2000.0, 2500.0]
+
+
+def test_profiler_parsers():
+    assert im.parse_dim("64[50]") == 50
+    assert im.parse_dim("1[1]") == 1
+    assert im.parse_dim("32.0") == 32
+    assert im.parse_dim(7.0) == 7
+    with pytest.raises(im.UnmappableRow):
+        im.parse_dim("abc")
+    assert im.norm_memory("DEV_0_L1_BLOCK_SHARDED") == "L1_BLOCK_SHARDED"
+    assert im.norm_memory("DEV_1_L1_INTERLEAVED") == "L1_INTERLEAVED"
+    assert im.norm_memory("DEV_0_DRAM_INTERLEAVED") == "DRAM_INTERLEAVED"
+    assert im.norm_dtype("BFLOAT8_B") == "bfloat8_b"
+    assert im.norm_dtype("DataType::BFLOAT16") == "bfloat16"
+    with pytest.raises(im.UnmappableRow) as e:
+        im.norm_dtype("UINT8")
+    assert e.value.reason == "unsupported_dtype"
+    assert im.op_type_of("{'binary_op_type': 'BinaryOpType::ADD'; 'activations': 'UnaryOpType::RELU'}") == "ADD"
+    assert im.op_type_of("{'op_chain': '{UnaryWithParam(op_type=UnaryOpType::EXP;param={})}'}") == "EXP"
+    assert im.op_type_of("{'op_type': 'GELU'}") == "GELU"
+    assert im.parse_core_grid("[(x=0;y=0) - (x=7;y=6)]; [(x=0;y=7) - (x=3;y=7)]") == (60, None)
+    assert im.parse_core_grid("[(x=1;y=2) - (x=2;y=2)]") == (2, [2, 1])
+
+
+def test_adding_an_op_to_the_catalogue_is_enough(profiler_new, cat):
+    cat2 = copy.deepcopy(cat)
+    assert "ttnn.erf" not in {e["name"] for e in cat["ops"]}
+    cat["ops"].append({"name": "ttnn.erf", "kind": "eltwise_unary", "inputs": 1, "cycles_per_tile": 640,
+                       "profiler": [{"op_code": "UnaryDeviceOperation", "op_type": "ERF"}]})
+    cat["ops"].append({"name": "ttnn.embedding", "kind": "data_movement", "inputs": 1,
+                       "profiler": [{"op_code": "EmbeddingsDeviceOperation"}]})
+    df, rep = im.load_file(profiler_new, report=True, catalogue=cat)
+    assert summary(rep) == (9, 8, {"missing_duration": 1})
+    assert "ttnn.erf" in df["op"].tolist() and "ttnn.embedding" in df["op"].tolist()
+    # ... and removing one is enough for its rows to be skipped.
+    cat2["ops"] = [e for e in cat2["ops"] if e["name"] not in ("ttnn.matmul", "ttnn.linear")]
+    df2, rep2 = im.load_file(profiler_new, report=True, catalogue=cat2)
+    assert "ttnn.linear" not in df2["op"].tolist() and summary(rep2)[2]["unknown_op_code"] == 2
+
+
+def test_profiler_input_count_routing(profiler_new, cat):
+    # A profiler match may carry "inputs"; without it, every input count maps to the entry, and the
+    # entry's own input range decides whether the row is kept.
+    for e in cat["ops"]:
+        if e["name"] == "ttnn.matmul":
+            e["profiler"] = [{"op_code": "MinimalMatmulOp"}]
+        if e["name"] == "ttnn.linear":
+            e["profiler"] = []
+    df, rep = im.load_file(profiler_new, catalogue=cat, report=True)
+    assert "MinimalMatmulOp" not in df["op_code"].tolist()
+    assert summary(rep)[2]["inputs_outside_catalogue"] == 1  # ttnn.matmul takes 2 inputs, the row has 3
+    for e in cat["ops"]:
+        if e["name"] == "ttnn.matmul":
+            e["inputs"], e["optional_inputs"] = 3, 1
+    df = im.load_file(profiler_new, catalogue=cat)
+    assert df.loc[df["op_code"] == "MinimalMatmulOp", "op"].tolist() == ["ttnn.matmul"]
+    for e in cat["ops"]:
+        if e["name"] == "ttnn.linear":
+            e["profiler"] = [{"op_code": "MinimalMatmulOp", "inputs": 3}]
+    df = im.load_file(profiler_new, catalogue=cat)
+    assert df.loc[df["op_code"] == "MinimalMatmulOp", "op"].tolist() == ["ttnn.linear"]
+
+
+def test_catalogue_env_var_reaches_the_importer(profiler_new, tmp_path, monkeypatch, cat):
+    cat["ops"].append({"name": "ttnn.erf", "kind": "eltwise_unary", "inputs": 1,
+                       "profiler": [{"op_code": "UnaryDeviceOperation", "op_type": "ERF"}]})
+    p = tmp_path / "ops.json"
+    p.write_text(json.dumps(cat))
+    monkeypatch.setenv(cat_mod.ENV_VAR, str(p))
+    df = im.load(profiler_new)
+    assert "ttnn.erf" in df["op"].tolist()
+
+
+# ------------------------------------------------------------------------------------------------
+# Sweep tables
+# ------------------------------------------------------------------------------------------------
+def test_sweep_table(sweep_table):
+    df, rep = im.load_file(sweep_table, report=True)
+    # The shard grid of the ssi "noshard" rows is not recorded: the query parser could not take them.
+    assert summary(rep) == (7, 5, {"missing_duration": 1, "sharding_unrecorded": 1})
+    assert df["op"].tolist() == ["ttnn.add"] * 2 + ["ttnn.relu"] * 3
+    x = t([1, 1, 64, 128])
+    iis = q("ttnn.add", [x, x], {"dtype": "bfloat16", "memory": "L1_BLOCK_SHARDED", "grid": [2, 2], "core_count": 4})
+    # Two placements (grid start) of one configuration: the same query, two measurements.
+    assert df["query"].iloc[0] == iis and df["query"].iloc[1] == iis
+    # relu: only num_tiles -> [1, 1, 32 * n, 32]; the output dtype follows the input's.
+    assert df["query"].iloc[2] == q("ttnn.relu", [t([1, 1, 320, 32], "bfloat8_b", "L1_INTERLEAVED")],
+                                    {"dtype": "bfloat8_b", "memory": "DRAM_INTERLEAVED"})
+    # sharded relu: num_tiles is the per-core shard; recorded as the one-core configuration.
+    assert df["query"].iloc[4] == q(
+        "ttnn.relu", [t([1, 1, 512, 32], memory="L1_HEIGHT_SHARDED", grid=[1, 1], core_count=1)],
+        {"dtype": "bfloat16", "memory": "L1_HEIGHT_SHARDED", "grid": [1, 1], "core_count": 1})
+    assert df["source"].tolist()[:3] == ["sweep_synth/add_iis", "sweep_synth/add_iis", "sweep_synth/relu_i"]
+    assert df["config_key"].tolist() == ["k1", "k2", "k4", "k4", "k5"]
+    assert df["group"].iloc[0] == "ttnn.add|1x1x64x128|1x1x64x128"
+    assert df["num_tiles"].tolist() == [8, 8, 10, 10, 16]
+    assert "dtype" in df["assumed"].iloc[0] and "shape" in df["assumed"].iloc[2]
+    assert "core_count" in df["assumed"].iloc[4]
+
+
+# ------------------------------------------------------------------------------------------------
+# load(): folders, reports, progress
+# ------------------------------------------------------------------------------------------------
+def test_load_folder_and_report(tmp_path, torp_exp, torp_matmul, profiler_new, profiler_old, sweep_table, cat):
+    sub = tmp_path / "nested" / "deeper"
+    sub.mkdir(parents=True)
+    (sub / "notes.csv").write_text("x,y\n1,2\n")
+    (tmp_path / "readme.txt").write_text("not a csv")
+    records, report = im.load(tmp_path, report=True, progress=False, catalogue=cat)
+    assert len(records) == 5 + 2 + 6 + 4 + 5
+    assert records.attrs["import_report"] is report
+    assert set(report["format"]) == {"torp_exp", "torp_matmul", "profiler", "sweep_table", "unknown"}
+    r = report.set_index(report["file"].map(lambda f: Path(f).name))
+    assert r.loc["ops_perf_results_old.csv", "skip_host_op"] == 2
+    assert r.loc["ops_perf_results_new.csv", "rows_kept"] == 6
+    assert r.loc["notes.csv", "skip_unknown_format"] == 1
+    assert (report["rows_read"] == report["rows_kept"] + report["rows_skipped"]).loc[report["format"] != "unknown"].all()
+    assert (report.filter(like="skip_").sum(axis=1) == report["rows_skipped"]).loc[report["format"] != "unknown"].all()
+    for s in records["query"]:
+        im.validate_query(s)
+    # Explicitly named unknown files are an error.
+    with pytest.raises(ValueError, match="notes.csv"):
+        im.load(sub / "notes.csv")
+    # Same input, same output.
+    again = im.load([torp_exp, torp_matmul, profiler_new, profiler_old, sweep_table], progress=False, catalogue=cat)
+    assert sorted(again["query"]) == sorted(records["query"])
+
+
+def test_load_progress_bar(tmp_path, torp_matmul, capsys):
+    files = []
+    for i in range(6):
+        p = tmp_path / f"m{i}.csv"
+        p.write_bytes(torp_matmul.read_bytes())
+        files.append(p)
+    df = im.load(files)  # more than 5 files: a tqdm bar on stderr
+    assert len(df) == 12
+    assert "importing" in capsys.readouterr().err
+
+
+def test_load_missing_path(tmp_path):
+    with pytest.raises(FileNotFoundError):
+        im.load(tmp_path / "nope")
+
+
+def test_empty_result_has_record_columns(tmp_path):
+    p = write_csv(tmp_path / "e.csv", EXP_HEADER, [[1, 1, 0, 0, 0, 1, 0, 0, 0, 1, 0, ""]])
+    df = im.load(p)
+    assert df.empty and list(df.columns) == im.RECORD_COLUMNS
+    assert df.attrs["import_report"]["skip_missing_duration"].tolist() == [1]
+
+
+# ------------------------------------------------------------------------------------------------
+# Query schema
+# ------------------------------------------------------------------------------------------------
+def test_make_query_is_canonical():
+    a = im.make_query("ttnn.add", [t([1, 32]), t([1, 32])], None, {"b": 1, "a": 2})
+    assert a == '{"attributes":{"a":2,"b":1},"inputs":[{"dtype":"bfloat16","layout":"TILE","memory":"DRAM_INTERLEAVED",' \
+                '"shape":[1,32]},{"dtype":"bfloat16","layout":"TILE","memory":"DRAM_INTERLEAVED","shape":[1,32]}],' \
+                '"op":"ttnn.add"}'
+    assert im.tensor_spec([32, 32], "bfloat16", "TILE", "L1_WIDTH_SHARDED", grid=[4, 2]) == \
+        t([32, 32], memory="L1_WIDTH_SHARDED", grid=[4, 2], core_count=8)
+    # Interleaved tensors carry no grid.
+    assert im.tensor_spec([32, 32], "bfloat16", "TILE", "L1_INTERLEAVED", grid=[4, 2]) == t([32, 32], memory="L1_INTERLEAVED")
+
+
+@pytest.mark.parametrize("bad", [
+    {"op": "exp", "inputs": [t([32])], "attributes": {}},
+    {"op": "ttnn.exp", "inputs": [], "attributes": {}},
+    {"op": "ttnn.exp", "inputs": [t([0, 32])], "attributes": {}},
+    {"op": "ttnn.exp", "inputs": [t([1] * 9)], "attributes": {}},
+    {"op": "ttnn.exp", "inputs": [t([32], dtype="float16")], "attributes": {}},
+    {"op": "ttnn.exp", "inputs": [t([32], memory="L1_ND_SHARDED")], "attributes": {}},
+    {"op": "ttnn.exp", "inputs": [t([32], core_count=4)], "attributes": {}},
+    {"op": "ttnn.exp", "inputs": [t([32], memory="L1_HEIGHT_SHARDED", grid=[4])], "attributes": {}},
+    {"op": "ttnn.exp", "inputs": [t([32], memory="L1_HEIGHT_SHARDED")], "attributes": {}},
+    {"op": "ttnn.exp", "inputs": [t([32])], "attributes": {}, "output": {"dtype": "bfloat16"}},
+    {"op": "ttnn.exp", "inputs": [t([32])]},
+    {"op": "ttnn.exp", "inputs": [dict(t([32]), extra=1)], "attributes": {}},
+])
+def test_validate_query_rejects(bad):
+    with pytest.raises(ValueError):
+        im.validate_query(bad)
+
+
+# ------------------------------------------------------------------------------------------------
+# The real data
+# ------------------------------------------------------------------------------------------------
+@pytest.mark.shared_data
+def test_real_data_broad_facts():
+    data = shared_data_dir()
+    if data is None:
+        pytest.skip("real Wormhole measurements not found: ../shared/data (next to the repo) is absent and "
+                    "OPCAST_SHARED_DATA is not set")
+    records, report = im.load(data, report=True, progress=False)
+    assert (report["format"] != "unknown").all()
+    assert {"ttnn.matmul", "ttnn.add", "ttnn.relu", "ttnn.exp"} <= set(records["op"])
+    exp = records[records["source"] == "exp_wormhole_n150"]
+    assert exp["query"].nunique() == 3180  # TORP exp: configurations of ~4 repeats
+    mm = records[records["source"] == "matmul_height_sharded_wormhole_n150"]
+    assert mm["query"].nunique() == len(mm) == 3072
+    assert records["source"].str.startswith("relu_wormhole/").sum() == 3197
+    add = report[report["file"].str.endswith("binary_add_wormhole.csv")].iloc[0]
+    assert add["rows_read"] == 6031 and add["rows_kept"] == records["source"].str.startswith("binary_add_wormhole/").sum()
+    assert add["rows_skipped"] == add["skip_sharding_unrecorded"] == 245  # the ssi "noshard" rows
+    # Host rows of the older SegFormer report are skipped and counted.
+    seg = report[report["file"].str.contains("segformer")].iloc[0]
+    assert seg["skip_host_op"] > 0 and seg["rows_read"] == seg["rows_kept"] + seg["rows_skipped"]
+    for s in records["query"].unique():
+        parsed = im.validate_query(s)
+        assert json.dumps(parsed, sort_keys=True, separators=(",", ":")) == s
+    assert records["kernel_ns"].gt(0).all()
+    assert not records[["op", "query", "kernel_ns", "source", "group"]].isna().any().any()
