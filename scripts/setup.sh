@@ -13,7 +13,7 @@ mkdir -p "$deps"
 sudo_if_needed() { if [ "$(id -u)" -eq 0 ]; then "$@"; else sudo "$@"; fi; }
 
 system_packages=(build-essential cmake ninja-build pkg-config libarmadillo-dev libopenblas-dev
-  libcereal-dev rapidjson-dev nlohmann-json3-dev libgtest-dev)
+  libcereal-dev rapidjson-dev nlohmann-json3-dev libgtest-dev libssl-dev)
 missing=()
 for p in "${system_packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
@@ -49,6 +49,8 @@ fi
 # torch first and pinned: any other request pulls gigabytes of CUDA wheels.
 .venv/bin/python -m pip install -q -c scripts/constraints.txt torch
 echo "[setup] building and installing opcast (first build compiles mlpack: a few minutes)"
+# A fixed build folder keeps rebuilds incremental and holds the C++ tests that scripts/test.sh runs.
 .venv/bin/python -m pip install -q -c scripts/constraints.txt ".[test]" \
-  -C build-dir=build/{wheel_tag} -C cmake.define.ENSMALLEN_INCLUDE_DIR="$deps/ensmallen/usr/include"
+  -C build-dir=build/py311 -C cmake.define.OPCAST_BUILD_TESTS=ON \
+  -C cmake.define.ENSMALLEN_INCLUDE_DIR="$deps/ensmallen/usr/include"
 echo "[setup] done: $(.venv/bin/opcast --version)"
