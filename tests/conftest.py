@@ -39,8 +39,8 @@ def write_weights(path: Path, members: list[list[tuple[np.ndarray, np.ndarray, i
         out += struct.pack("<I", len(layers))
         for w, b, act in layers:
             w = np.asarray(w, float)
-            out += struct.pack("<II", w.shape[0], w.shape[1])
-            out += w.astype("<f8").tobytes() + np.asarray(b, float).astype("<f8").tobytes() + struct.pack("<I", act)
+            out += struct.pack("<III", w.shape[0], w.shape[1], act)
+            out += w.astype("<f8").tobytes() + np.asarray(b, float).astype("<f8").tobytes()
     path.write_bytes(bytes(out))
 
 

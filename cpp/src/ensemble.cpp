@@ -66,7 +66,7 @@ void dense(const float* __restrict x, std::uint32_t in, std::uint32_t n_out, con
   switch (activation) {
     case 1: for (std::uint32_t o = 0; o < n_out; ++o) out[o] = out[o] > 0.f ? out[o] : 0.f; break;
     case 2: for (std::uint32_t o = 0; o < n_out; ++o) out[o] = std::tanh(out[o]); break;
-    case 3: for (std::uint32_t o = 0; o < n_out; ++o) out[o] = out[o] > 0.f ? out[o] : 0.03f * out[o]; break;
+    case 3: for (std::uint32_t o = 0; o < n_out; ++o) out[o] = out[o] > 0.f ? out[o] : 0.01f * out[o]; break;
     default: break;
   }
 }
@@ -107,12 +107,12 @@ Ensemble Ensemble::from_bytes(const std::string& data, const std::string& where)
       layer.out = r.read_count(kMaxWidth, "layer rows");
       layer.in = r.read_count(kMaxWidth, "layer cols");
       if (layer.in != width) r.fail("layer input width " + std::to_string(layer.in) + " != previous width " + std::to_string(width));
+      layer.activation = r.read<std::uint32_t>();
+      if (layer.activation > 3) r.fail("unknown activation code " + std::to_string(layer.activation));
       std::vector<double> w, b;
       r.read_doubles(static_cast<std::size_t>(layer.out) * layer.in, w);
       r.read_doubles(layer.out, b);
       if (!all_finite(w) || !all_finite(b)) r.fail("non-finite weights");
-      layer.activation = r.read<std::uint32_t>();
-      if (layer.activation > 3) r.fail("unknown activation code " + std::to_string(layer.activation));
       layer.weights_t.resize(w.size());
       for (std::uint32_t o = 0; o < layer.out; ++o)
         for (std::uint32_t i = 0; i < layer.in; ++i)

@@ -26,7 +26,7 @@ class Ensemble {
 
  private:
   struct Layer {
-    std::uint32_t in = 0, out = 0, activation = 0;  // 0 identity, 1 relu, 2 tanh, 3 leaky relu
+    std::uint32_t in = 0, out = 0, activation = 0;  // 0 identity, 1 relu, 2 tanh, 3 leaky relu (0.01)
     std::vector<float> weights_t;  // [in x out]: transposed so the inner loop is a contiguous axpy
     std::vector<float> bias;
   };

@@ -38,9 +38,9 @@ std::string linear_weights(double slope, const std::vector<double>& intercepts) 
     put<std::uint32_t>(s, 1);             // layers
     put<std::uint32_t>(s, 1);             // rows (out)
     put<std::uint32_t>(s, kNumFeatures);  // cols (in)
+    put<std::uint32_t>(s, 0);             // identity
     for (std::size_t i = 0; i < kNumFeatures; ++i) put<double>(s, i == 0 ? slope : 0.0);
     put<double>(s, c);
-    put<std::uint32_t>(s, 0);  // identity
   }
   return s;
 }
