@@ -29,9 +29,7 @@ if [ ! -f "$deps/ensmallen/usr/include/ensmallen.hpp" ]; then
   echo "[setup] fetching ensmallen headers (Debian trixie libensmallen-dev)"
   lists="$deps/apt-trixie"
   mkdir -p "$lists/lists/partial" "$deps/debs"
-  mirror=$(grep -hoE 'https?://[^ ]*debian[^ ]*' /etc/apt/sources.list /etc/apt/sources.list.d/* 2>/dev/null \
-    | grep -v security | head -n1)
-  echo "deb ${mirror:-http://deb.debian.org/debian} trixie main" >"$lists/sources.list"
+  echo "deb ${OPCAST_DEBIAN_MIRROR:-http://deb.debian.org/debian} trixie main" >"$lists/sources.list"
   apt_opts=(-o "Dir::Etc::SourceList=$lists/sources.list" -o Dir::Etc::SourceParts=/dev/null
     -o "Dir::State::Lists=$lists/lists" -o Debug::NoLocking=1)
   apt-get "${apt_opts[@]}" update -qq
