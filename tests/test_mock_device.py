@@ -16,9 +16,10 @@ import pytest
 if importlib.util.find_spec("ttnn") is None:
     pytest.skip("ttnn is not installed (run scripts/setup_mock.sh, then use .venv-mock)", allow_module_level=True)
 
-try:
+try:  # the installed package if it is there (it needs the 3.11 build), else the source folder
     md = importlib.import_module("opcast.sweeps.mock_device")
 except ImportError:
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
     md = importlib.import_module("sweeps.mock_device")
 
 md.apply_mock_environment()  # before ttnn is imported: it reads the environment when it starts
