@@ -17,6 +17,7 @@ status=0
 (cd tests && ../.venv/bin/python -m pytest -q -m "not mock" -p no:cacheprovider) || status=$?
 if [ -x .venv-mock/bin/python ]; then
   echo "[test] ttnn mock-device tests (Python 3.12)"
-  (cd tests && ../.venv-mock/bin/python -m pytest -q -m mock -p no:cacheprovider) || status=$?
+  # Only the mock test files: the others need the opcast build of the 3.11 environment.
+  (cd tests && ../.venv-mock/bin/python -m pytest -q -m mock -p no:cacheprovider test_*mock*.py) || status=$?
 fi
 exit $status

@@ -14,7 +14,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from opcast.train import catalogue as cat_mod
+from opcast import catalogue as cat_mod
 from opcast.train import importers as im
 
 REPO = Path(__file__).resolve().parent.parent

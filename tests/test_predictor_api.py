@@ -126,7 +126,8 @@ def test_out_of_domain_is_flagged(tmp_path):
 
 
 def test_features_match_the_catalogue_and_are_finite():
-    ops = {op["name"]: op for op in opcast.catalogue()["ops"]}
+    ops = {op["name"]: op for op in opcast.load_catalogue()["ops"]}
+    assert json.loads(opcast._core.catalogue_json()) == opcast.load_catalogue()  # C++ embeds the same file
     assert {"ttnn.exp", "ttnn.matmul", "ttnn.add", "ttnn.relu"} <= set(ops)
     x, roof = opcast.features_batch([EXP, ADD])
     assert x.shape == (2, len(opcast.feature_names()))

@@ -236,16 +236,21 @@ def fit_op(op: str, configs: pd.DataFrame, out_dir: Path, cfg: TrainConfig, *, s
     }
     _write_manifest(model_dir, manifest)
 
-    # Held-out metrics through the serving path itself (a folder holding just this op's model).
-    with tempfile.TemporaryDirectory(prefix="opcast_serve_") as view:
-        (Path(view) / model_dir.name).symlink_to(model_dir.resolve(), target_is_directory=True)
-        served = Predictor(view).predict_batch(configs["query"].tolist())
+    # Held-out metrics through the serving path itself.
+    served = serve(model_dir, configs["query"].tolist())
     pred = served["predicted_ns"].to_numpy(dtype=float)
     lo, hi = served["lo_ns"].to_numpy(dtype=float), served["hi_ns"].to_numpy(dtype=float)
     manifest["metrics"] = {s: accuracy(ns[split == s], pred[split == s], lo[split == s], hi[split == s])
                            for s in dataset.SPLITS if (split == s).any()}
     _write_manifest(model_dir, manifest)
     return manifest
+
+
+def serve(model_dir: Path, queries: list) -> pd.DataFrame:
+    """Predictions of one model folder alone, through the C++ predictor (as users get them)."""
+    with tempfile.TemporaryDirectory(prefix="opcast_serve_") as view:
+        (Path(view) / model_dir.name).symlink_to(model_dir.resolve(), target_is_directory=True)
+        return Predictor(view).predict_batch(queries)
 
 
 def _write_manifest(model_dir: Path, manifest: dict) -> None:

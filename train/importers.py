@@ -89,7 +89,7 @@ from typing import Any, Iterable, Sequence
 
 import pandas as pd
 
-from . import catalogue as _catalogue
+from .. import catalogue as _catalogue
 
 log = logging.getLogger(__name__)
 

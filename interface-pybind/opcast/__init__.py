@@ -20,7 +20,7 @@ from ._core import (
     normalize_query,
     roofline,
 )
-from .catalogue import catalogue, op_names
+from .catalogue import load_catalogue, op_names
 from .predictor import Predictor
 
 try:
@@ -34,10 +34,10 @@ __all__ = [
     "Prediction",
     "Predictor",
     "QueryError",
-    "catalogue",
     "feature_names",
     "features",
     "features_batch",
+    "load_catalogue",
     "normalize_query",
     "op_names",
     "roofline",
