@@ -1,0 +1,408 @@
+// End-to-end tests of opcast_trainer: a small synthetic regression problem is trained through the
+// real executable, and malformed configs/CSVs must exit 2 naming the problem. weights.bin is read
+// here by an independent reader written from README.md, so the documented layout is tested too.
+#include <gtest/gtest.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cmath>
+#include <cstdint>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <filesystem>
+#include <fstream>
+#include <functional>
+#include <random>
+#include <sstream>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+namespace fs = std::filesystem;
+using nlohmann::json;
+
+namespace {
+
+struct RunResult {
+  int code = -1;
+  std::string err;
+};
+
+RunResult run_trainer(const fs::path& config, const std::string& env = "") {
+  const fs::path err = config.parent_path() / "stderr.txt";
+  const std::string cmd = env + " '" + std::string(OPCAST_TRAINER_EXE) + "' --config '" +
+                          config.string() + "' > /dev/null 2> '" + err.string() + "'";
+  const int status = std::system(cmd.c_str());
+  RunResult r;
+  r.code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+  std::ifstream in(err);
+  std::stringstream ss;
+  ss << in.rdbuf();
+  r.err = ss.str();
+  return r;
+}
+
+fs::path make_temp_dir(const std::string& tag) {
+  static int counter = 0;
+  fs::path p = fs::temp_directory_path() /
+               ("opcast_trainer_test_" + std::to_string(::getpid()) + "_" + tag + "_" +
+                std::to_string(counter++));
+  fs::remove_all(p);
+  fs::create_directories(p);
+  return p;
+}
+
+std::string g17(double v) {
+  char buf[32];
+  std::snprintf(buf, sizeof buf, "%.17g", v);
+  return buf;
+}
+
+// y = ln(a*b) + noise with features ln a, ln b, an irrelevant uniform and a constant column
+// (which exercises the std floor). y spans ~[0, 13.8] with std ~2.9; noise std 0.05.
+void write_problem(const fs::path& file, std::size_t n, unsigned seed, bool weights) {
+  std::mt19937_64 rng(seed);
+  std::uniform_real_distribution<double> log_size(0.0, std::log(1000.0)), unit(0.0, 1.0),
+      w(0.5, 2.0);
+  std::normal_distribution<double> noise(0.0, 0.05);
+  std::ofstream out(file);
+  out << "la,lb,c,k,y" << (weights ? ",weight" : "") << "\n";
+  for (std::size_t i = 0; i < n; ++i) {
+    const double la = log_size(rng), lb = log_size(rng), c = unit(rng);
+    out << g17(la) << ',' << g17(lb) << ',' << g17(c) << ",7," << g17(la + lb + noise(rng));
+    if (weights) out << ',' << g17(w(rng));
+    out << '\n';
+  }
+}
+
+json base_config() {
+  return json::parse(R"({
+    "op": "ttnn.synthetic", "features": ["la", "lb", "c", "k"], "target": "y",
+    "train": "train.csv", "val": "val.csv", "out_dir": "out",
+    "ensemble": {"members": 3, "seed": 1234},
+    "architecture": {"hidden_layers": [32, 32], "activation": "relu"},
+    "optimizer": {"name": "adam", "learning_rate": 0.01, "batch_size": 32, "beta1": 0.9,
+                  "beta2": 0.999, "epsilon": 1e-8, "max_epochs": 400, "patience": 40,
+                  "weight_decay": 0.0},
+    "bootstrap": true, "log_every": 100})");
+}
+
+fs::path write_config(const fs::path& dir, const json& cfg, const std::string& name = "config.json") {
+  std::ofstream(dir / name) << cfg.dump(2);
+  return dir / name;
+}
+
+std::vector<std::vector<double>> read_csv(const fs::path& file, std::vector<std::string>& header) {
+  std::ifstream in(file);
+  std::string line;
+  std::getline(in, line);
+  header.clear();
+  std::stringstream hs(line);
+  for (std::string f; std::getline(hs, f, ',');) header.push_back(f);
+  std::vector<std::vector<double>> rows;
+  while (std::getline(in, line)) {
+    std::vector<double> row;
+    std::stringstream ls(line);
+    for (std::string f; std::getline(ls, f, ',');) row.push_back(std::stod(f));
+    rows.push_back(row);
+  }
+  return rows;
+}
+
+// --- weights.bin, read exactly as README.md documents it -------------------------------------
+struct Layer {
+  std::uint32_t rows, cols, act;
+  std::vector<double> w, b;
+};
+struct Weights {
+  std::uint32_t version = 0;
+  std::vector<double> mean, sd;
+  double y_mean = 0, y_std = 0;
+  std::vector<std::vector<Layer>> members;
+};
+
+Weights read_weights_as_documented(const fs::path& file) {
+  std::ifstream in(file, std::ios::binary);
+  std::vector<unsigned char> bytes((std::istreambuf_iterator<char>(in)), {});
+  std::size_t pos = 0;
+  auto u32 = [&] {
+    if (pos + 4 > bytes.size()) throw std::runtime_error("truncated");
+    std::uint32_t v = 0;
+    for (int i = 0; i < 4; ++i) v |= std::uint32_t(bytes[pos++]) << (8 * i);
+    return v;
+  };
+  auto f64 = [&] {
+    if (pos + 8 > bytes.size()) throw std::runtime_error("truncated");
+    std::uint64_t v = 0;
+    for (int i = 0; i < 8; ++i) v |= std::uint64_t(bytes[pos++]) << (8 * i);
+    double d;
+    std::memcpy(&d, &v, 8);
+    return d;
+  };
+  if (bytes.size() < 8 || std::memcmp(bytes.data(), "OPCASTW1", 8) != 0)
+    throw std::runtime_error("bad magic");
+  pos = 8;
+  Weights w;
+  w.version = u32();
+  const std::uint32_t n_features = u32(), n_members = u32();
+  for (std::uint32_t j = 0; j < n_features; ++j) w.mean.push_back(f64());
+  for (std::uint32_t j = 0; j < n_features; ++j) w.sd.push_back(f64());
+  w.y_mean = f64();
+  w.y_std = f64();
+  for (std::uint32_t m = 0; m < n_members; ++m) {
+    std::vector<Layer> layers(u32());
+    for (Layer& l : layers) {
+      l.rows = u32();
+      l.cols = u32();
+      l.act = u32();
+      for (std::size_t k = 0; k < std::size_t(l.rows) * l.cols; ++k) l.w.push_back(f64());
+      for (std::size_t k = 0; k < l.rows; ++k) l.b.push_back(f64());
+    }
+    w.members.push_back(layers);
+  }
+  if (pos != bytes.size()) throw std::runtime_error("trailing bytes");
+  return w;
+}
+
+double predict(const Weights& w, std::size_t m, const std::vector<double>& x_raw) {
+  std::vector<double> h(x_raw.size());
+  for (std::size_t j = 0; j < h.size(); ++j) h[j] = (x_raw[j] - w.mean[j]) / w.sd[j];
+  for (const Layer& l : w.members[m]) {
+    std::vector<double> o(l.rows);
+    for (std::uint32_t r = 0; r < l.rows; ++r) {
+      double s = l.b[r];
+      for (std::uint32_t c = 0; c < l.cols; ++c) s += l.w[r * l.cols + c] * h[c];
+      switch (l.act) {
+        case 0: break;
+        case 1: s = s > 0 ? s : 0; break;
+        case 2: s = std::tanh(s); break;
+        case 3: s = s > 0 ? s : 0.01 * s; break;
+        default: throw std::runtime_error("bad activation code");
+      }
+      o[r] = s;
+    }
+    h = o;
+  }
+  return h[0] * w.y_std + w.y_mean;
+}
+
+double rel(double a, double b) { return std::fabs(a - b) / std::max(1.0, std::fabs(b)); }
+
+// --- one real training run shared by the tests below ------------------------------------------
+class Trained : public ::testing::Test {
+ protected:
+  static void SetUpTestSuite() {
+    dir_ = new fs::path(make_temp_dir("trained"));
+    write_problem(*dir_ / "train.csv", 400, 1, false);
+    write_problem(*dir_ / "val.csv", 150, 2, false);
+    result_ = new RunResult(run_trainer(write_config(*dir_, base_config())));
+    if (result_->code == 0) metrics_ = new json(json::parse(std::ifstream(*dir_ / "out/metrics.json")));
+  }
+  static void TearDownTestSuite() {
+    if (!std::getenv("OPCAST_KEEP_TEST_DIRS")) fs::remove_all(*dir_);
+    delete dir_;
+    delete result_;
+    delete metrics_;
+  }
+  void SetUp() override {
+    ASSERT_EQ(result_->code, 0) << result_->err;
+    ASSERT_NE(metrics_, nullptr);
+  }
+  static fs::path* dir_;
+  static RunResult* result_;
+  static json* metrics_;
+};
+fs::path* Trained::dir_ = nullptr;
+RunResult* Trained::result_ = nullptr;
+json* Trained::metrics_ = nullptr;
+
+TEST_F(Trained, EnsembleLearnsTheFunction) {
+  const json& m = *metrics_;
+  // Predicting the mean would give ~2.9 and a linear fit of the wrong features far more than 0.2;
+  // the noise floor is 0.05.
+  EXPECT_LT(m["ensemble"]["val_rmse_y"].get<double>(), 0.15);
+  ASSERT_EQ(m["members"].size(), 3u);
+  for (const json& mem : m["members"]) EXPECT_LT(mem["val_rmse_y"].get<double>(), 0.2);
+  EXPECT_NE(result_->err.find("member 3/3"), std::string::npos) << "progress lines expected";
+}
+
+TEST_F(Trained, SelfCheckPassedAndRecorded) {
+  const json& sc = (*metrics_)["self_check"];
+  EXPECT_TRUE(sc["passed"].get<bool>());
+  EXPECT_LE(sc["max_rel_diff"].get<double>(), 1e-9);
+  EXPECT_EQ(sc["tolerance"].get<double>(), 1e-9);
+}
+
+TEST_F(Trained, ExportsTheBestEpochNotTheLast) {
+  const json& m = *metrics_;
+  const double y_var = std::pow(m["y_std"].get<double>(), 2);
+  bool some_ran_past_best = false;
+  for (const json& mem : m["members"]) {
+    const auto best = mem["best_epoch"].get<std::size_t>(), run = mem["epochs_run"].get<std::size_t>();
+    EXPECT_GE(best, 1u);
+    EXPECT_LE(best, run);
+    some_ran_past_best |= run > best;
+    // val_mse_std is what the monitor saw at the best epoch; val_mse_y is recomputed from the
+    // exported weights. They agree only if the exported parameters are the best epoch's.
+    EXPECT_LT(rel(mem["val_mse_y"].get<double>(), mem["val_mse_std"].get<double>() * y_var), 1e-9);
+  }
+  EXPECT_TRUE(some_ran_past_best) << "test config should make early stopping kick in";
+}
+
+TEST_F(Trained, WeightsBinFollowsTheDocumentedLayout) {
+  const Weights w = read_weights_as_documented(*dir_ / "out/weights.bin");
+  EXPECT_EQ(w.version, 1u);
+  ASSERT_EQ(w.mean.size(), 4u);
+  ASSERT_EQ(w.members.size(), 3u);
+  EXPECT_EQ(w.sd[3], 1.0) << "constant feature must get std 1";
+  for (const auto& layers : w.members) {
+    ASSERT_EQ(layers.size(), 3u);
+    EXPECT_EQ(layers[0].rows, 32u);
+    EXPECT_EQ(layers[0].cols, 4u);
+    EXPECT_EQ(layers[0].act, 1u);
+    EXPECT_EQ(layers[1].rows, 32u);
+    EXPECT_EQ(layers[1].cols, 32u);
+    EXPECT_EQ(layers[2].rows, 1u);
+    EXPECT_EQ(layers[2].act, 0u);
+  }
+  std::vector<std::string> vh, ph;
+  const auto val = read_csv(*dir_ / "val.csv", vh);
+  const auto pred = read_csv(*dir_ / "out/val_predictions.csv", ph);
+  ASSERT_EQ(ph, (std::vector<std::string>{"m0", "m1", "m2", "ensemble_mean", "y_true"}));
+  ASSERT_EQ(pred.size(), val.size());
+  for (std::size_t i = 0; i < val.size(); ++i) {
+    const std::vector<double> x(val[i].begin(), val[i].begin() + 4);
+    double sum = 0;
+    for (std::size_t m = 0; m < 3; ++m) {
+      const double p = predict(w, m, x);
+      EXPECT_LT(rel(p, pred[i][m]), 1e-9) << "row " << i << " member " << m;
+      sum += p;
+    }
+    EXPECT_LT(rel(sum / 3, pred[i][3]), 1e-9);
+    EXPECT_EQ(pred[i][4], val[i][4]);
+  }
+  for (int k = 0; k < 3; ++k)
+    EXPECT_GT(fs::file_size(*dir_ / ("out/member_" + std::to_string(k) + ".bin")), 0u);
+}
+
+TEST(TrainerRuns, WeightedTanhWithDecayAndCorruptedExportFailsSelfCheck) {
+  const fs::path dir = make_temp_dir("weighted");
+  write_problem(dir / "train.csv", 300, 3, true);
+  write_problem(dir / "val.csv", 100, 4, true);
+  json cfg = base_config();
+  cfg["ensemble"]["members"] = 2;
+  cfg["architecture"]["activation"] = "tanh";
+  cfg["optimizer"]["weight_decay"] = 1e-3;
+  cfg["bootstrap"] = false;
+  const fs::path config = write_config(dir, cfg);
+
+  const RunResult ok = run_trainer(config);
+  ASSERT_EQ(ok.code, 0) << ok.err;
+  const json m = json::parse(std::ifstream(dir / "out/metrics.json"));
+  EXPECT_TRUE(m["weighted"]["train"].get<bool>());
+  EXPECT_LT(m["ensemble"]["val_rmse_y"].get<double>(), 0.2);
+  EXPECT_TRUE(m["self_check"]["passed"].get<bool>());
+
+  const RunResult bad = run_trainer(config, "OPCAST_TRAINER_TEST_CORRUPT_EXPORT=1");
+  EXPECT_EQ(bad.code, 3) << bad.err;
+  EXPECT_NE(bad.err.find("self-check"), std::string::npos) << bad.err;
+  if (!std::getenv("OPCAST_KEEP_TEST_DIRS")) fs::remove_all(dir);
+}
+
+// --- malformed inputs: exit 2 and the message names the problem --------------------------------
+struct BadInput {
+  std::string name;
+  // Edits the config and/or the CSVs; a raw_config.json it writes replaces the config.
+  std::function<void(json&, const fs::path&)> mutate;
+  std::string expected;                                 // must appear in stderr
+};
+
+void replace_line(const fs::path& file, std::size_t line_no, const std::string& text) {
+  std::ifstream in(file);
+  std::vector<std::string> lines;
+  for (std::string l; std::getline(in, l);) lines.push_back(l);
+  in.close();
+  lines.at(line_no - 1) = text;
+  std::ofstream out(file);
+  for (const auto& l : lines) out << l << '\n';
+}
+
+class Malformed : public ::testing::TestWithParam<BadInput> {};
+
+TEST_P(Malformed, ExitsTwoNamingTheProblem) {
+  const fs::path dir = make_temp_dir("bad");
+  write_problem(dir / "train.csv", 20, 5, false);
+  write_problem(dir / "val.csv", 10, 6, false);
+  json cfg = base_config();
+  GetParam().mutate(cfg, dir);
+  fs::path config = write_config(dir, cfg);
+  if (fs::exists(dir / "raw_config.json")) config = dir / "raw_config.json";
+  const RunResult r = run_trainer(config);
+  EXPECT_EQ(r.code, 2) << r.err;
+  EXPECT_NE(r.err.find(GetParam().expected), std::string::npos)
+      << "stderr should mention '" << GetParam().expected << "':\n" << r.err;
+  EXPECT_FALSE(fs::exists(dir / "out" / "weights.bin"));
+  fs::remove_all(dir);
+}
+
+const BadInput kBadInputs[] = {
+    {"MissingFeatures", [](json& c, const fs::path&) { c.erase("features"); }, "'features' is missing"},
+    {"MissingOp", [](json& c, const fs::path&) { c.erase("op"); }, "'op' is missing"},
+    {"LearningRateNotANumber",
+     [](json& c, const fs::path&) { c["optimizer"]["learning_rate"] = "fast"; },
+     "'optimizer.learning_rate'"},
+    {"NegativeLearningRate",
+     [](json& c, const fs::path&) { c["optimizer"]["learning_rate"] = -0.1; },
+     "'optimizer.learning_rate'"},
+    {"ZeroMembers", [](json& c, const fs::path&) { c["ensemble"]["members"] = 0; }, "'ensemble.members'"},
+    {"FractionalBatch", [](json& c, const fs::path&) { c["optimizer"]["batch_size"] = 3.5; },
+     "'optimizer.batch_size'"},
+    {"UnknownActivation",
+     [](json& c, const fs::path&) { c["architecture"]["activation"] = "swish"; },
+     "'architecture.activation'"},
+    {"BadHiddenWidth",
+     [](json& c, const fs::path&) { c["architecture"]["hidden_layers"] = {32, 0}; },
+     "'architecture.hidden_layers[1]'"},
+    {"UnknownOptimizer", [](json& c, const fs::path&) { c["optimizer"]["name"] = "sgd"; },
+     "'optimizer.name'"},
+    {"BootstrapNotBool", [](json& c, const fs::path&) { c["bootstrap"] = "yes"; }, "'bootstrap'"},
+    {"UnreadableCsv", [](json& c, const fs::path&) { c["train"] = "nope.csv"; }, "nope.csv"},
+    {"RaggedCsv",
+     [](json&, const fs::path& d) { replace_line(d / "train.csv", 4, "1,2,3"); },
+     "train.csv: line 4: has 3 fields"},
+    {"NanValue",
+     [](json&, const fs::path& d) { replace_line(d / "val.csv", 3, "1,2,nan,7,3"); },
+     "val.csv: line 3, column \"c\": non-finite"},
+    {"InfValue",
+     [](json&, const fs::path& d) { replace_line(d / "train.csv", 2, "1,2,0.5,7,inf"); },
+     "line 2, column \"y\": non-finite"},
+    {"NotANumber",
+     [](json&, const fs::path& d) { replace_line(d / "train.csv", 5, "1,2,abc,7,3"); },
+     "line 5, column \"c\": not a number"},
+    {"FeatureMissingFromCsv",
+     [](json& c, const fs::path&) { c["features"].push_back("extra"); },
+     "feature column \"extra\" is missing"},
+    {"UnexpectedCsvColumn",
+     [](json& c, const fs::path&) { c["features"] = {"la", "lb", "c"}; },
+     "column \"k\" is neither"},
+    {"EmptyCsv",
+     [](json&, const fs::path& d) { std::ofstream(d / "val.csv") << "la,lb,c,k,y\n"; },
+     "val.csv: no data rows"},
+    {"InvalidJson",
+     [](json&, const fs::path& d) { std::ofstream(d / "raw_config.json") << "{\"op\": "; },
+     "invalid JSON"},
+};
+
+INSTANTIATE_TEST_SUITE_P(Trainer, Malformed, ::testing::ValuesIn(kBadInputs),
+                         [](const auto& info) { return info.param.name; });
+
+TEST(TrainerRuns, MissingConfigArgumentExitsTwo) {
+  const std::string cmd = "'" + std::string(OPCAST_TRAINER_EXE) + "' > /dev/null 2>&1";
+  const int status = std::system(cmd.c_str());
+  ASSERT_TRUE(WIFEXITED(status));
+  EXPECT_EQ(WEXITSTATUS(status), 2);
+}
+
+}  // namespace
