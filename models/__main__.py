@@ -1,0 +1,7 @@
+"""``python -m opcast.models {validate,trace} ...``"""
+
+import sys
+
+from .cli import main
+
+sys.exit(main())
