@@ -51,4 +51,5 @@ echo "[setup] building and installing opcast (first build compiles mlpack: a few
 .venv/bin/python -m pip install -q -c scripts/constraints.txt ".[test]" \
   -C build-dir=build/py311 -C cmake.define.OPCAST_BUILD_TESTS=ON \
   -C cmake.define.ENSMALLEN_INCLUDE_DIR="$deps/ensmallen/usr/include"
-echo "[setup] done: $(.venv/bin/opcast --version)"
+.venv/bin/opcast --version
+echo "[setup] done"

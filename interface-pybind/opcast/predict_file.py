@@ -7,7 +7,6 @@ Input: a CSV in any importable format (TORP, tt-metal profiler report, sweep tab
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import pandas as pd
@@ -54,7 +53,7 @@ def predict_file(predictor: Predictor, input_path: Path, output_path: Path) -> d
         out[col] = pd.Series([None] * len(table), dtype=object)
     for k, i in enumerate(answerable):
         row = answers.iloc[k]
-        if row["error"] is None:
+        if pd.isna(row["error"]):
             for col in ("predicted_ns", "lo_ns", "hi_ns"):
                 out.at[i, col] = round(float(row[col]), 1)
             out.at[i, "in_domain"] = bool(row["in_domain"])
@@ -66,9 +65,7 @@ def predict_file(predictor: Predictor, input_path: Path, output_path: Path) -> d
 
     output_path.parent.mkdir(parents=True, exist_ok=True)
     if output_path.suffix in (".jsonl", ".ndjson"):
-        with output_path.open("w") as f:
-            for rec in out.to_dict(orient="records"):
-                f.write(json.dumps(rec) + "\n")
+        out.to_json(output_path, orient="records", lines=True)
     else:
         out.to_csv(output_path, index=False)
     n_err = int(out["error"].notna().sum())

@@ -1,0 +1,134 @@
+"""End to end on synthetic measurements: opcast train -> model folder -> predict (API and CLI) -> report.
+
+The data follows a known law (launch overhead plus DRAM-bound time per tile, by dtype), so a
+working pipeline must learn it to within a few percent on shape groups it never saw.
+"""
+
+import json
+import subprocess
+import sys
+
+import numpy as np
+import pandas as pd
+import pytest
+
+import opcast
+from opcast import cli
+from opcast.train import fit
+
+TILE_BYTES = {"bfloat8": 1088, "bfloat16": 2048, "float32": 4096}
+
+
+def synthetic_exp_csv(path, seed=0):
+    """TORP's exp CSV format with durations from a known law plus 2% noise, 3 repeats each."""
+    rng = np.random.default_rng(seed)
+    rows = []
+    for h in (32, 64, 96, 128, 192, 256, 384, 512, 768, 1024, 1536, 2048):
+        for w in (32, 64, 128, 256, 512, 1024):
+            tiles = -(-h // 32) * -(-w // 32)
+            for dtype, tb in TILE_BYTES.items():
+                for buf in ("DRAM", "L1"):
+                    base = 1800 + tiles * tb * 2 / (288 if buf == "DRAM" else 600) + tiles * 8
+                    for _ in range(3):
+                        rows.append({"input_shape_1": 1, "input_shape_2": h, "input_shape_3": w, "input_shape_4": 0,
+                                     "bfloat8": int(dtype == "bfloat8"), "bfloat16": int(dtype == "bfloat16"),
+                                     "float32": int(dtype == "float32"), "uint16": 0, "uint32": 0,
+                                     "input_DRAM": int(buf == "DRAM"), "input_L1": int(buf == "L1"),
+                                     "kernel_duration": round(base * rng.normal(1, 0.02))})
+    pd.DataFrame(rows).to_csv(path, index=False)
+
+
+SMALL = fit.TrainConfig(members=3, hidden_layers=(32, 32), max_epochs=400, patience=60, min_configurations=20)
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory):
+    root = tmp_path_factory.mktemp("pipeline")
+    data = root / "exp.csv"
+    synthetic_exp_csv(data)
+    summary = fit.train([data], root / "models", config=SMALL, verbose=False)
+    return root, data, summary
+
+
+def test_training_writes_a_complete_manifest(trained):
+    root, _, summary = trained
+    assert summary.loc[0, "op"] == "ttnn.exp" and summary.loc[0, "status"] == "trained"
+    manifest = json.loads((root / "models" / "exp" / "manifest.json").read_text())
+    assert manifest["op"] == "ttnn.exp" and manifest["feature_schema_version"] == opcast.FEATURE_SCHEMA_VERSION
+    assert manifest["target"] == "ln_ratio_roofline" and manifest["device"] == "wormhole_b0"
+    assert {"weights.bin", "member_0.bin", "member_2.bin", "metrics.json"} <= set(manifest["files"])
+    assert len(manifest["domain"]["min"]) == len(opcast.feature_names())
+    assert manifest["dataset"]["configurations"] == 12 * 6 * 3 * 2
+    assert manifest["training"]["trainer"]["self_check"]["passed"]
+    test = manifest["metrics"]["test"]
+    # A known smooth law on unseen shape groups: most predictions within 10%, intervals honest.
+    assert test["within_10pct"] >= 0.8, test
+    assert test["mape_median"] < 0.06, test
+    assert 0.6 <= test["coverage"] <= 1.0, test
+
+
+def test_served_predictions_follow_the_law(trained):
+    root, _, _ = trained
+    p = opcast.Predictor(root / "models")
+    # An unseen in-range shape: 40 x 8 tiles of bfloat16 in DRAM.
+    q = {"op": "ttnn.exp", "inputs": [{"shape": [1, 1280, 256], "dtype": "bfloat16", "layout": "TILE",
+                                        "memory": "DRAM_INTERLEAVED"}]}
+    truth = 1800 + 320 * 2048 * 2 / 288 + 320 * 8
+    r = p.predict(q)
+    assert r.ns == pytest.approx(truth, rel=0.15)
+    assert r.lo_ns < r.ns < r.hi_ns and r.in_domain
+    far = {"op": "ttnn.exp", "inputs": [{"shape": [1, 1, 65536, 4096], "dtype": "bfloat16", "layout": "TILE",
+                                          "memory": "DRAM_INTERLEAVED"}]}
+    assert not p.predict(far).in_domain
+
+
+def test_cli_predict_keeps_rows_and_flags_errors(trained, tmp_path, capsys):
+    root, data, _ = trained
+    table = pd.read_csv(data).head(5)
+    table.loc[2, ["bfloat8", "bfloat16", "float32"]] = 0  # no dtype set: this row cannot become a query
+    table.to_csv(tmp_path / "in.csv", index=False)
+    assert cli.main(["predict", "--models", str(root / "models"), "--input", str(tmp_path / "in.csv"),
+                     "--output", str(tmp_path / "out.csv")]) == 0
+    out = pd.read_csv(tmp_path / "out.csv")
+    assert list(out.columns) == list(table.columns) + ["predicted_ns", "lo_ns", "hi_ns", "in_domain", "error"]
+    assert len(out) == 5 and out["predicted_ns"].isna().tolist() == [False, False, True, False, False]
+    assert isinstance(out.loc[2, "error"], str) and out["error"].drop(index=2).isna().all()
+    assert (out["predicted_ns"].drop(index=2) > 0).all()
+
+
+def test_cli_predict_json_lines_and_bad_input_exit_2(trained, tmp_path, capsys):
+    root, _, _ = trained
+    good = json.dumps({"op": "ttnn.exp", "inputs": [{"shape": [64, 64], "dtype": "float32", "layout": "TILE",
+                                                      "memory": "L1_INTERLEAVED"}]})
+    (tmp_path / "q.jsonl").write_text(good + "\n{\"op\": \"ttnn.exp\"}\n")
+    assert cli.main(["predict", "--models", str(root / "models"), "--input", str(tmp_path / "q.jsonl"),
+                     "--output", str(tmp_path / "a.jsonl")]) == 0
+    answers = [json.loads(line) for line in (tmp_path / "a.jsonl").read_text().splitlines()]
+    assert answers[0]["predicted_ns"] > 0 and answers[0]["error"] is None
+    assert answers[1]["predicted_ns"] is None and "inputs" in answers[1]["error"]
+
+    capsys.readouterr()
+    assert cli.main(["predict", "--models", str(root / "models"), "--json", good]) == 0
+    assert json.loads(capsys.readouterr().out)["ns"] > 0
+    bad = good.replace("[64, 64]", "[64, -1]")
+    assert cli.main(["predict", "--models", str(root / "models"), "--json", bad]) == 2
+    assert "inputs[0].shape[1]" in capsys.readouterr().err
+    assert cli.main(["predict", "--models", str(tmp_path / "missing"), "--json", good]) == 2
+
+
+def test_console_script_exit_code(trained):
+    root, _, _ = trained
+    proc = subprocess.run([sys.executable, "-m", "opcast.cli", "predict", "--models", str(root / "models"),
+                           "--json", "{broken"], capture_output=True, text=True)
+    assert proc.returncode == 2 and "malformed JSON" in proc.stderr
+
+
+def test_report_draws_plots_and_summary(trained, tmp_path):
+    root, data, _ = trained
+    from opcast.train import report
+
+    path = report.write_report(root / "models", [data], tmp_path / "report")
+    text = path.read_text()
+    assert "ttnn.exp" in text and "test" in text and "exp.png" in text
+    png = (tmp_path / "report" / "exp.png").read_bytes()
+    assert png[:8] == b"\x89PNG\r\n\x1a\n" and len(png) > 10_000
