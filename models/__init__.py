@@ -2,8 +2,8 @@
 
 Each model is written once (``patchtsmixer.py``, ``ttm.py``) as a sequence of TTNN ops issued through a backend
 (``backend.py``): :class:`TorchBackend` runs it on the host in float32 (equal to the Hugging Face references),
-:class:`TraceBackend` records the op trace under a plan (``trace.py``), and a ttnn backend (mock device,
-Wormhole) implements the same interface.  Weights come from Hugging Face ``save_pretrained`` folders
+:class:`TraceBackend` records the op trace under a plan (``trace.py``), and ``ttnn_backend.TtnnBackend`` issues
+the same ops to ttnn (run on the mock device; Wormhole next).  Weights come from Hugging Face ``save_pretrained`` folders
 (``params.py``); ``data.py`` reads ETTh2-format CSVs; ``validate.py`` and ``cli.py`` check the definitions
 against the references (``opcast validate``) and print traces (``opcast trace``).
 
