@@ -54,6 +54,7 @@ class TrainConfig:
     keep_suspect: bool = False
     coverage: float = 0.9
     min_configurations: int = 30
+    outlier_z: float = 4.0  # drop configurations whose ln(measured / roofline) is this many robust sigmas off; 0 keeps all
 
     def __post_init__(self):
         if self.target not in TARGETS:
@@ -112,6 +113,18 @@ def design_matrix(configs: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
 def target_of(ns: np.ndarray, roofline_ns: np.ndarray, target: str) -> np.ndarray:
     y = np.log(ns)
     return y - np.log(roofline_ns) if target == "ln_ratio_roofline" else y
+
+
+def roofline_outliers(ns: np.ndarray, roofline_ns: np.ndarray, z: float) -> np.ndarray:
+    """Configurations whose ln(measured / roofline) lies more than ``z`` robust sigmas (MAD) from the
+    op's median: physically implausible measurements (TORP's rank-4 exp rows take 700 us for 36
+    tiles) that would otherwise dominate the squared loss and early stopping."""
+    if z <= 0:
+        return np.zeros(len(ns), dtype=bool)
+    ratio = np.log(ns / roofline_ns)
+    median = np.median(ratio)
+    sigma = 1.4826 * np.median(np.abs(ratio - median))
+    return np.abs(ratio - median) > z * max(sigma, 1e-9)
 
 
 def calibrate_interval(y: np.ndarray, members: np.ndarray, coverage: float) -> dict:
@@ -174,16 +187,23 @@ def _run_trainer(config_path: Path, log_prefix: str, verbose: bool) -> None:
         raise RuntimeError(f"opcast_trainer failed (exit {proc.returncode}) for {log_prefix}:\n{tail}")
 
 
-def fit_op(op: str, configs: pd.DataFrame, out_dir: Path, cfg: TrainConfig, *, sources_note: dict | None = None,
-           verbose: bool = True) -> dict:
-    """Train, calibrate and write the model folder of one op; returns its manifest.
+def fit_op(op: str, configs: pd.DataFrame, out_dir: Path, cfg: TrainConfig, *,
+           verbose: bool = True) -> tuple[dict, pd.DataFrame]:
+    """Train, calibrate and write the model folder of one op.
 
     ``configs``: aggregated configurations of this op (``query``, ``kernel_ns``, ``group``), as
-    ``dataset.aggregate`` gives them.
+    ``dataset.aggregate`` gives them. Returns the manifest and the configurations used (outliers
+    left out) with their ``split`` and the served ``predicted_ns``, ``lo_ns``, ``hi_ns``, ``in_domain``.
     """
     configs = configs.reset_index(drop=True)
-    split = dataset.split_groups(configs, cfg.split_fractions, seed=cfg.seed).to_numpy()
     x, roof = design_matrix(configs)
+    outliers = roofline_outliers(configs["kernel_ns"].to_numpy(dtype=float), roof, cfg.outlier_z)
+    if outliers.any():
+        if verbose:
+            print(f"[{op}] leaving out {int(outliers.sum())} configurations whose measured/roofline ratio is more than "
+                  f"{cfg.outlier_z} robust sigmas from the op's median", file=sys.stderr, flush=True)
+        configs, x, roof = configs[~outliers].reset_index(drop=True), x[~outliers], roof[~outliers]
+    split = dataset.split_groups(configs, cfg.split_fractions, seed=cfg.seed).to_numpy()
     ns = configs["kernel_ns"].to_numpy(dtype=float)
     y = target_of(ns, roof, cfg.target)
     names = list(_core.feature_names())
@@ -200,7 +220,7 @@ def fit_op(op: str, configs: pd.DataFrame, out_dir: Path, cfg: TrainConfig, *, s
         work = Path(work)
         _write_split_csv(work / "train.csv", x[train], y[train], names)
         _write_split_csv(work / "val.csv", x[val], y[val], names)
-        (work / "config.json").write_text(json.dumps(_trainer_config(op, cfg, names, model_dir), indent=2))
+        (work / "config.json").write_text(json.dumps(_trainer_config(op, cfg, names, model_dir.resolve()), indent=2))
         _run_trainer(work / "config.json", f"[{op}]", verbose)
     seconds = time.perf_counter() - started
 
@@ -224,8 +244,8 @@ def fit_op(op: str, configs: pd.DataFrame, out_dir: Path, cfg: TrainConfig, *, s
             "configurations": int(len(configs)),
             "groups": int(configs["group"].nunique()),
             "split_rows": {s: int((split == s).sum()) for s in dataset.SPLITS},
+            "outliers_left_out": int(outliers.sum()),
             "sources": sorted({s for v in configs.get("sources", pd.Series(dtype=str)).dropna() for s in str(v).split(";")}),
-            **(sources_note or {}),
         },
         "domain": {"min": x[train].min(axis=0).tolist(), "max": x[train].max(axis=0).tolist()},
         "interval": interval,
@@ -243,7 +263,9 @@ def fit_op(op: str, configs: pd.DataFrame, out_dir: Path, cfg: TrainConfig, *, s
     manifest["metrics"] = {s: accuracy(ns[split == s], pred[split == s], lo[split == s], hi[split == s])
                            for s in dataset.SPLITS if (split == s).any()}
     _write_manifest(model_dir, manifest)
-    return manifest
+    used = configs.assign(split=split, predicted_ns=pred, lo_ns=lo, hi_ns=hi,
+                          in_domain=served["in_domain"].to_numpy(dtype=bool))
+    return manifest, used
 
 
 def serve(model_dir: Path, queries: list) -> pd.DataFrame:
@@ -290,7 +312,7 @@ def train(paths, out_dir: str | os.PathLike, *, config: TrainConfig | None = Non
             continue
         if verbose:
             print(f"[{op}] training on {len(configs)} configurations in {n_groups} shape groups", file=sys.stderr, flush=True)
-        manifest = fit_op(op, configs, out_dir, cfg, verbose=verbose)
+        manifest, _ = fit_op(op, configs, out_dir, cfg, verbose=verbose)
         test = manifest["metrics"].get("test", {})
         rows.append({"op": op, "configurations": len(configs), "groups": n_groups, "status": "trained",
                      "test_within_10pct": test.get("within_10pct"), "test_mape_median": test.get("mape_median"),
