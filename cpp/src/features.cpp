@@ -55,6 +55,35 @@ double cores_for(const Query& q, double work_units, const WormholeSpec& spec) {
   return std::clamp(work_units, 1.0, static_cast<double>(spec.cores()));
 }
 
+// Per-core shard of a sharded tensor in elements (rows = every dim but the last folded in), as ttnn
+// lays shards out row-major over the shard grid.
+struct Shard {
+  double rows = 0, cols = 0;
+};
+Shard shard_of(const TensorDesc& t) {
+  const double cols = static_cast<double>(t.dim(-1));
+  const double rows = static_cast<double>(t.volume()) / cols;
+  const MemoryConfig& m = t.memory;
+  switch (m.layout) {
+    case MemoryLayout::height_sharded: return {ceil_div(rows, m.core_count), cols};
+    case MemoryLayout::width_sharded: return {rows, ceil_div(cols, m.core_count)};
+    case MemoryLayout::block_sharded: return {ceil_div(rows, m.grid_y), ceil_div(cols, m.grid_x)};
+    case MemoryLayout::interleaved: break;
+  }
+  return {rows, cols};
+}
+
+// The output subblock a matmul program picks: the largest h x w <= 8 tiles (the destination
+// register) with h dividing the per-core rows and w the per-core columns. Small subblocks waste
+// the FPU; this is why some core counts run slower than fewer cores.
+double subblock_area(double per_core_m, double per_core_n) {
+  double best = 1;
+  for (int h = 1; h <= 8; ++h)
+    for (int w = 1; h * w <= 8; ++w)
+      if (std::fmod(per_core_m, h) == 0 && std::fmod(per_core_n, w) == 0) best = std::max(best, double(h * w));
+  return best;
+}
+
 const MemoryConfig* first_sharded(const Query& q) {
   if (q.inputs[0].memory.sharded()) return &q.inputs[0].memory;
   if (q.output.memory.sharded()) return &q.output.memory;
@@ -75,7 +104,9 @@ const std::array<const char*, kNumFeatures>& feature_names() {
       "log2_out_tile_bytes", "in0_l1", "in1_l1", "out_l1",
       "in0_interleaved", "in0_height_sharded", "in0_width_sharded", "in0_block_sharded",
       "out_interleaved", "out_height_sharded", "out_width_sharded", "out_block_sharded",
-      "in1_sharded", "shard_grid_x", "shard_grid_y", "in0_row_major", "math_fidelity", "broadcast", "n_inputs"};
+      "in1_sharded", "shard_grid_x", "shard_grid_y", "in0_row_major", "math_fidelity", "broadcast", "n_inputs",
+      "log2_shard_height_tiles", "log2_shard_width_tiles", "shard_misaligned", "matmul_subblock_area",
+      "log2_matmul_tiles_per_core"};
   return names;
 }
 
@@ -106,7 +137,10 @@ Work work(const Query& q, const WormholeSpec& spec) {
       const TensorDesc& b = q.inputs[1];
       const double mt = height_tiles(a), kt = width_tiles(a), nt = width_tiles(b);
       w.cores = cores_for(q, mt * nt, spec);
-      w.tiles_per_core = ceil_div(mt * nt, w.cores);
+      // A height-sharded in0 gives each core whole rows of the output; otherwise tiles spread evenly.
+      w.tiles_per_core = a.memory.layout == MemoryLayout::height_sharded
+                             ? ceil_div(shard_of(a).rows, kTile) * nt
+                             : ceil_div(mt * nt, w.cores);
       w.math_cycles = w.tiles_per_core * kt * matmul_tile_cycles(q.math_fidelity);
       w.flops = 2.0 * static_cast<double>(a.volume()) * static_cast<double>(b.dim(-1));
       break;
@@ -189,6 +223,21 @@ FeatureVector features(const Query& q, Roofline& r, const WormholeSpec& spec) {
     for (const auto& t : q.inputs) broadcast = broadcast || t.volume() < q.output.volume();
   f[i++] = broadcast ? 1.0 : 0.0;
   f[i++] = static_cast<double>(q.inputs.size());
+  // Shard geometry of the first sharded tensor: shards that are not whole tiles take slower paths.
+  const TensorDesc* sharded = a.memory.sharded() ? &a : q.output.memory.sharded() ? &q.output : nullptr;
+  if (!sharded && b && b->memory.sharded()) sharded = b;
+  const Shard sh = sharded ? shard_of(*sharded) : Shard{};
+  f[i++] = sharded ? lg(ceil_div(sh.rows, kTile)) : 0.0;
+  f[i++] = sharded ? lg(ceil_div(sh.cols, kTile)) : 0.0;
+  f[i++] = sharded && (std::fmod(sh.rows, kTile) != 0 || std::fmod(sh.cols, kTile) != 0) ? 1.0 : 0.0;
+  if (q.op->kind == OpKind::matmul) {
+    const double nt = width_tiles(q.inputs[1]);
+    const double per_core_m = std::max(1.0, w.tiles_per_core / nt);
+    f[i++] = subblock_area(per_core_m, nt);
+  } else {
+    f[i++] = 0.0;
+  }
+  f[i++] = q.op->kind == OpKind::matmul ? lg(w.tiles_per_core) : 0.0;
   return f;
 }
 

@@ -62,3 +62,18 @@ TEST(Features, MatmulFlopsAndShardCores) {
   EXPECT_DOUBLE_EQ(feature(f, "shard_grid_y"), 2);
   for (double v : f) EXPECT_TRUE(std::isfinite(v));
 }
+
+TEST(Features, ShardMisalignmentAndSubblock) {
+  auto mm = [](int cores) {
+    return parse_query(R"({"op": "ttnn.matmul", "inputs": [
+      {"shape": [1,1,2880,576], "dtype": "bfloat16", "layout": "TILE", "memory": "L1_HEIGHT_SHARDED", "core_count": )" +
+                       std::to_string(cores) + R"(},
+      {"shape": [1,1,576,32], "dtype": "bfloat16", "layout": "TILE", "memory": "DRAM_INTERLEAVED"}]})");
+  };
+  const FeatureVector six = features(mm(6)), seven = features(mm(7));
+  EXPECT_DOUBLE_EQ(feature(six, "shard_misaligned"), 0);    // 480 rows per core: 15 whole tiles
+  EXPECT_DOUBLE_EQ(feature(seven, "shard_misaligned"), 1);  // 412 rows per core
+  EXPECT_DOUBLE_EQ(feature(six, "matmul_subblock_area"), 5);  // 15 x 1 tiles per core: 5 x 1 subblocks
+  EXPECT_DOUBLE_EQ(feature(seven, "matmul_subblock_area"), 1);  // 13 x 1: prime
+  EXPECT_DOUBLE_EQ(work(mm(6)).tiles_per_core, 15);
+}

@@ -12,8 +12,8 @@ namespace opcast {
 
 // Bump when the meaning or order of any feature changes: model folders record the version they
 // were trained with and are refused on mismatch.
-inline constexpr int kFeatureSchemaVersion = 1;
-inline constexpr std::size_t kNumFeatures = 45;
+inline constexpr int kFeatureSchemaVersion = 2;
+inline constexpr std::size_t kNumFeatures = 50;
 using FeatureVector = std::array<double, kNumFeatures>;
 
 const std::array<const char*, kNumFeatures>& feature_names();
