@@ -70,6 +70,10 @@ def main(argv=None) -> int:
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--reps", type=int, default=30, help="minimum timed calls per side (fewer above batch 32)")
     ap.add_argument("--seconds", type=float, default=2.0, help="minimum timed seconds per (model, batch)")
+    ap.add_argument("--rounds", type=int, default=3,
+                    help="sweep rounds; per (model, batch) the round with the lowest ours + reference median is "
+                         "reported (robust to other load on the machine; ours and reference always come from the "
+                         "same round)")
     ap.add_argument("--json", metavar="FILE")
     args = ap.parse_args(argv)
 
@@ -84,7 +88,7 @@ def main(argv=None) -> int:
     torch.set_grad_enabled(False)
     specs = {"patchtsmixer": ("PatchTSMixer common_channel gated (TT-NN port)", M.PATCHTSMIXER_PORT),
              "ttm": ("TTM-R1 512-96", M.TTM_R1_512_96.replace(num_input_channels=7))}
-    rows = []
+    cases = []
     for kind in args.models:
         missing = missing_reference(kind)
         if missing:
@@ -97,6 +101,10 @@ def main(argv=None) -> int:
         P = ours.bind(be)
         for batch in args.batch:
             x = torch.from_numpy(V.validation_input(batch, spec.context_length, spec.num_input_channels))
+            cases.append((kind, label, batch, ours, be, P, ref, x))
+    best: dict[tuple[str, int], dict] = {}
+    for rnd in range(args.rounds):
+        for kind, label, batch, ours, be, P, ref, x in cases:
 
             def run_ours():
                 return ours.forward(be, P, x)
@@ -104,26 +112,27 @@ def main(argv=None) -> int:
             def run_ref():
                 return ref(past_values=x, return_loss=False)
 
-            y_ours = run_ours()
-            y_ref = getattr(run_ref(), "prediction_outputs")
-            err = compare(y_ours, y_ref)["max_abs_err"]
+            err = compare(run_ours(), run_ref().prediction_outputs)["max_abs_err"]
             reps = args.reps if batch <= 32 else max(5, args.reps // 4)
             t_ours, t_ref = bench_pair(run_ours, run_ref, reps, args.seconds)
             mo, mr = statistics.median(t_ours), statistics.median(t_ref)
-            rows.append({"model": kind, "label": label, "batch": batch, "threads": args.threads, "reps": len(t_ours),
-                         "ours_ms": mo * 1e3, "ref_ms": mr * 1e3, "ratio": mo / mr,
-                         "ours_seq_s": batch / mo, "ref_seq_s": batch / mr, "max_abs_err": err})
-            r = rows[-1]
-            print(f"  {kind} batch {batch}: ours {r['ours_ms']:.3f} ms, reference {r['ref_ms']:.3f} ms "
-                  f"({len(t_ours)} reps)", file=sys.stderr)
+            row = {"model": kind, "label": label, "batch": batch, "threads": args.threads, "reps": len(t_ours),
+                   "round": rnd, "ours_ms": mo * 1e3, "ref_ms": mr * 1e3, "ratio": mo / mr,
+                   "ours_seq_s": batch / mo, "ref_seq_s": batch / mr, "max_abs_err": err}
+            print(f"  round {rnd}: {kind} batch {batch}: ours {row['ours_ms']:.3f} ms, reference "
+                  f"{row['ref_ms']:.3f} ms ({len(t_ours)} reps)", file=sys.stderr)
+            key = (kind, batch)
+            if key not in best or mo + mr < (best[key]["ours_ms"] + best[key]["ref_ms"]) / 1e3:
+                best[key] = row
+    rows = [best[(c[0], c[2])] for c in cases]
 
     header = ("model", "batch", "ours ms", "ref ms", "ours/ref", "ours seq/s", "ref seq/s", "max abs err", "reps")
     table = [header] + [(r["model"], str(r["batch"]), f"{r['ours_ms']:.3f}", f"{r['ref_ms']:.3f}",
                          f"{r['ratio']:.2f}", f"{r['ours_seq_s']:,.0f}", f"{r['ref_seq_s']:,.0f}",
                          f"{r['max_abs_err']:.1e}", str(r["reps"])) for r in rows]
     widths = [max(len(t[i]) for t in table) for i in range(len(header))]
-    print(f"host latency (median per call), eager, {args.threads} threads, torch {torch.__version__}, "
-          f"load average {os.getloadavg()[0]:.2f} on {os.cpu_count()} cpus")
+    print(f"host latency (median per call, best of {args.rounds} rounds), eager, {args.threads} threads, "
+          f"torch {torch.__version__}, load average {os.getloadavg()[0]:.2f} on {os.cpu_count()} cpus")
     for i, t in enumerate(table):
         print("  ".join(c.rjust(w) if j > 1 else c.ljust(w) for j, (c, w) in enumerate(zip(t, widths))))
         if i == 0:

@@ -11,7 +11,6 @@ reduces over the last dimension and patching is a reshape.
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass, replace
 
 # ---------------------------------------------------------------------------------------------------------
@@ -226,7 +225,3 @@ def forecast_head(be, P, h, name: str, loc, scale, filter_length: int | None = N
         y = be.slice(y, [0, 0, 0], [b, c, filter_length], name=f"{name}.filter")
     y = descale_output(be, y, f"{name}.descale", loc, scale)
     return be.permute(y, (0, 2, 1), name=f"{name}.permute")
-
-
-def count(shape) -> int:
-    return math.prod(shape)

@@ -3,8 +3,9 @@ PCC >= 0.9999).
 
 Coverage, every mode at batch 1 and 32: every PatchTSMixer forecasting mode (common/mix channel x gate on/off x
 batch/layer norm x positional encoding on/off x std/mean/no scaling: 48), 8 classification/regression head modes
-(every aggregation, every scaler, output range), TTM-R1 512-96 (adaptive patching) and four TTM variants.  Each reference is randomly initialised (norm parameters and batch-norm statistics
-randomised too), written with save_pretrained into tmp_path and loaded back by our loader.
+(every aggregation, every scaler, output range), TTM-R1 512-96 (adaptive patching) and four TTM variants.
+Each reference is randomly initialised (linear layers at PyTorch's default scale, norm parameters and batch-norm
+statistics randomised too), written with save_pretrained into tmp_path and loaded back by our loader.
 """
 
 from __future__ import annotations
