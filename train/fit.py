@@ -40,7 +40,7 @@ class TrainConfig:
 
     target: str = "ln_ratio_roofline"
     members: int = 5
-    hidden_layers: tuple[int, ...] = (64, 64)
+    hidden_layers: tuple[int, ...] = (32, 32)  # as accurate as 64x64 on held-out shapes, 4x cheaper to serve
     activation: str = "relu"
     learning_rate: float = 3e-3
     batch_size: int = 32

@@ -32,14 +32,19 @@ int main(int argc, char** argv) {
   }
   const std::string dir = argv[1];
   const opcast::Predictor predictor(dir);
-  std::printf("%-60s %12s %12s %12s %8s\n", "query", "loaded [ns]", "parse [ns]", "reload [ns]", "ratio");
+  std::printf("%-60s %12s %12s %12s %12s %12s %8s\n", "query", "loaded [ns]", "parse [ns]", "features [ns]",
+              "predict [ns]", "reload [ns]", "ratio");
   for (int a = 2; a < argc; ++a) {
     const std::string q = argv[a];
     volatile double sink = 0;
     const double parse = median_ns([&] { sink = sink + opcast::parse_query(q).inputs.size(); }, 31, 2000);
     const double loaded = median_ns([&] { sink = sink + predictor.predict(q).ns; }, 31, 2000);
+    const opcast::Query parsed = opcast::parse_query(q);
+    const double feats = median_ns([&] { sink = sink + opcast::features(parsed)[0]; }, 31, 2000);
+    const double model = median_ns([&] { sink = sink + predictor.predict(parsed).ns; }, 31, 2000);
     const double reload = median_ns([&] { sink = sink + opcast::Predictor(dir).predict(q).ns; }, 11, 20);
-    std::printf("%-60.60s %12.0f %12.0f %12.0f %8.1f\n", q.c_str(), loaded, parse, reload, reload / loaded);
+    std::printf("%-60.60s %12.0f %12.0f %12.0f %12.0f %12.0f %8.1f\n", q.c_str(), loaded, parse, feats, model, reload,
+                reload / loaded);
   }
   return 0;
 }
