@@ -44,8 +44,12 @@ if [ ! -x .venv/bin/python ]; then
   "$python" -m venv .venv
 fi
 .venv/bin/python -m pip install -q --upgrade pip
-# torch first and pinned: any other request pulls gigabytes of CUDA wheels.
+# torch first and pinned: any other request pulls gigabytes of CUDA wheels. Then the Hugging Face
+# references of the models: transformers (PatchTSMixer), and granite-tsfm 0.3.11 (TinyTimeMixer)
+# without its dependencies, because it pins torch<2.12 and pip would otherwise fall back to 0.3.2.
 .venv/bin/python -m pip install -q -c scripts/constraints.txt torch
+.venv/bin/python -m pip install -q -c scripts/constraints.txt transformers deprecated einops datasets
+.venv/bin/python -m pip install -q --no-deps granite-tsfm==0.3.11
 echo "[setup] building and installing opcast (first build compiles mlpack: a few minutes)"
 # A fixed build folder keeps rebuilds incremental and holds the C++ tests that scripts/test.sh runs.
 .venv/bin/python -m pip install -q -c scripts/constraints.txt ".[test]" \
