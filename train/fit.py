@@ -54,6 +54,7 @@ class TrainConfig:
     keep_suspect: bool = False
     coverage: float = 0.9
     min_configurations: int = 30
+    spread_weighting: bool = True  # weight configurations by 1/spread^2 of their repeats: noisy labels count less
     outlier_z: float = 4.0  # drop configurations whose ln(measured / roofline) is this many robust sigmas off; 0 keeps all
 
     def __post_init__(self):
@@ -155,10 +156,20 @@ def accuracy(measured: np.ndarray, predicted: np.ndarray, lo: np.ndarray | None 
     return out
 
 
-def _write_split_csv(path: Path, x: np.ndarray, y: np.ndarray, names: list[str]) -> None:
+def _write_split_csv(path: Path, x: np.ndarray, y: np.ndarray, names: list[str], weight: np.ndarray | None) -> None:
     frame = pd.DataFrame(x, columns=names)
     frame["y"] = y
+    if weight is not None:
+        frame["weight"] = weight
     frame.to_csv(path, index=False, float_format="%.17g")
+
+
+def sample_weights(configs: pd.DataFrame, cfg: TrainConfig) -> np.ndarray | None:
+    """1/spread^2 per configuration: repeats that disagree make a label less trustworthy."""
+    if not cfg.spread_weighting or "spread" not in configs:
+        return None
+    spread = configs["spread"].fillna(1.0).clip(lower=1.0).to_numpy(dtype=float)
+    return 1.0 / spread**2
 
 
 def _trainer_config(op: str, cfg: TrainConfig, names: list[str], out_dir: Path) -> dict:
@@ -218,8 +229,9 @@ def fit_op(op: str, configs: pd.DataFrame, out_dir: Path, cfg: TrainConfig, *,
     started = time.perf_counter()
     with tempfile.TemporaryDirectory(prefix=f"opcast_{op_folder_name(op)}_") as work:
         work = Path(work)
-        _write_split_csv(work / "train.csv", x[train], y[train], names)
-        _write_split_csv(work / "val.csv", x[val], y[val], names)
+        weight = sample_weights(configs, cfg)
+        _write_split_csv(work / "train.csv", x[train], y[train], names, None if weight is None else weight[train])
+        _write_split_csv(work / "val.csv", x[val], y[val], names, None if weight is None else weight[val])
         (work / "config.json").write_text(json.dumps(_trainer_config(op, cfg, names, model_dir.resolve()), indent=2))
         _run_trainer(work / "config.json", f"[{op}]", verbose)
     seconds = time.perf_counter() - started
