@@ -14,33 +14,12 @@ threads than cores, every op of a multi-threaded torch waits for a scheduler tim
 from __future__ import annotations
 
 import argparse
-import importlib
-import importlib.util
 import json
 import os
 import statistics
 import sys
 import time
-import types
 from pathlib import Path
-
-REPO = Path(__file__).resolve().parents[1]
-
-
-def _import_models():
-    try:
-        return importlib.import_module("opcast.models")
-    except ImportError:
-        if "opcast" not in sys.modules:
-            pkg = types.ModuleType("opcast")
-            pkg.__path__ = []
-            sys.modules["opcast"] = pkg
-        spec = importlib.util.spec_from_file_location(
-            "opcast.models", REPO / "models" / "__init__.py", submodule_search_locations=[str(REPO / "models")])
-        mod = importlib.util.module_from_spec(spec)
-        sys.modules["opcast.models"] = mod
-        spec.loader.exec_module(mod)
-        return mod
 
 
 def bench_pair(ours_fn, ref_fn, min_reps: int, min_seconds: float, warmup: int = 3):
@@ -77,7 +56,7 @@ def main(argv=None) -> int:
     ap.add_argument("--json", metavar="FILE")
     args = ap.parse_args(argv)
 
-    M = _import_models()
+    import opcast.models as M
     from opcast.models import validate as V
     from opcast.models.backend import TorchBackend
     from opcast.models.reference import build_reference, compare, missing_reference

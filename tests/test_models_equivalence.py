@@ -13,9 +13,6 @@ from __future__ import annotations
 import importlib
 import importlib.util
 import json
-import sys
-import types
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -23,27 +20,8 @@ import pytest
 torch = pytest.importorskip("torch", reason="torch not installed (pip install 'opcast[models]')")
 pytest.importorskip("transformers", reason="transformers not installed (pip install 'opcast[models]')")
 
-REPO = Path(__file__).resolve().parents[1]
 
-
-def _import_models():
-    """opcast.models from the installed package, else straight from this checkout's models/ folder."""
-    try:
-        return importlib.import_module("opcast.models")
-    except ImportError:
-        if "opcast" not in sys.modules:
-            pkg = types.ModuleType("opcast")
-            pkg.__path__ = []
-            sys.modules["opcast"] = pkg
-        spec = importlib.util.spec_from_file_location(
-            "opcast.models", REPO / "models" / "__init__.py", submodule_search_locations=[str(REPO / "models")])
-        mod = importlib.util.module_from_spec(spec)
-        sys.modules["opcast.models"] = mod
-        spec.loader.exec_module(mod)
-        return mod
-
-
-M = _import_models()
+import opcast.models as M  # noqa: E402
 from opcast.models import cli, data  # noqa: E402
 from opcast.models import validate as V  # noqa: E402
 from opcast.models.backend import TorchBackend  # noqa: E402
