@@ -9,7 +9,6 @@ import argparse
 import functools
 import http.server
 import json
-import os
 import threading
 from pathlib import Path
 
@@ -22,15 +21,10 @@ from opcast.train import dataset as ds
 from opcast.train import fetch as fe
 from opcast.train import importers as im
 
-REPO = Path(__file__).resolve().parent.parent
+from conftest import shared_data_dir
 
 
-def shared_data_dir() -> Path | None:
-    env = os.environ.get("OPCAST_SHARED_DATA")
-    for p in ([Path(env)] if env else []) + [REPO.parent / "shared" / "data"]:
-        if p.is_dir():
-            return p
-    return None
+
 
 
 def records(rows):

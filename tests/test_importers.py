@@ -8,7 +8,6 @@ from __future__ import annotations
 import copy
 import csv
 import json
-import os
 from pathlib import Path
 
 import pandas as pd
@@ -17,15 +16,10 @@ import pytest
 from opcast import catalogue as cat_mod
 from opcast.train import importers as im
 
-REPO = Path(__file__).resolve().parent.parent
+from conftest import shared_data_dir
 
 
-def shared_data_dir() -> Path | None:
-    env = os.environ.get("OPCAST_SHARED_DATA")
-    for p in ([Path(env)] if env else []) + [REPO.parent / "shared" / "data"]:
-        if p.is_dir():
-            return p
-    return None
+
 
 
 def q(op, inputs, output=None, attributes=None):

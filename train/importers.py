@@ -151,32 +151,31 @@ def canonical_json(obj: Any) -> str:
     return json.dumps(obj, sort_keys=True, separators=(",", ":"))
 
 
+def _sharding(memory: str, grid: Sequence[int] | None, core_count: int | None) -> dict[str, Any]:
+    """``grid``/``core_count`` of a sharded placement (nothing for interleaved); with a grid and no core
+    count, the core count is the grid's area."""
+    if memory not in SHARDED:
+        return {}
+    out: dict[str, Any] = {}
+    if grid is not None:
+        out["grid"] = [int(grid[0]), int(grid[1])]
+        if core_count is None:
+            core_count = int(grid[0]) * int(grid[1])
+    if core_count is not None:
+        out["core_count"] = int(core_count)
+    return out
+
+
 def tensor_spec(shape: Sequence[int], dtype: str, layout: str, memory: str, *,
                 grid: Sequence[int] | None = None, core_count: int | None = None) -> dict[str, Any]:
-    """One input of a query. ``grid``/``core_count`` are kept only for sharded memory; with a grid and
-    no core count, the core count is the grid's area."""
-    spec: dict[str, Any] = {"shape": [int(d) for d in shape], "dtype": dtype, "layout": layout, "memory": memory}
-    if memory in SHARDED:
-        if grid is not None:
-            spec["grid"] = [int(grid[0]), int(grid[1])]
-            if core_count is None:
-                core_count = int(grid[0]) * int(grid[1])
-        if core_count is not None:
-            spec["core_count"] = int(core_count)
-    return spec
+    """One input of a query."""
+    return {"shape": [int(d) for d in shape], "dtype": dtype, "layout": layout, "memory": memory,
+            **_sharding(memory, grid, core_count)}
 
 
 def output_spec(dtype: str, memory: str, *, grid: Sequence[int] | None = None,
                 core_count: int | None = None) -> dict[str, Any]:
-    spec: dict[str, Any] = {"dtype": dtype, "memory": memory}
-    if memory in SHARDED:
-        if grid is not None:
-            spec["grid"] = [int(grid[0]), int(grid[1])]
-            if core_count is None:
-                core_count = int(grid[0]) * int(grid[1])
-        if core_count is not None:
-            spec["core_count"] = int(core_count)
-    return spec
+    return {"dtype": dtype, "memory": memory, **_sharding(memory, grid, core_count)}
 
 
 def make_query(op: str, inputs: Sequence[dict[str, Any]], output: dict[str, Any] | None = None,
