@@ -7,6 +7,7 @@ The main ``opcast`` CLI calls :func:`register_cli` with its argparse sub-parsers
     opcast validate patchtsmixer --mode all --batch 1 32      # every mode vs the Hugging Face reference
     opcast validate ttm --checkpoint ./granite-timeseries-ttm-r1 --data ETTh2.csv
     opcast trace ttm --batch 32 --plan my_plan.json --out ttm_b32.json
+    opcast trace ttm --batch 32 --device mock --out ttm_b32_mock.json   # every op on ttnn's mock Wormhole
 """
 
 from __future__ import annotations
@@ -46,14 +47,25 @@ def register_cli(subparsers) -> None:
     t = subparsers.add_parser(
         "trace", help="the op trace of a model definition (ops, shapes, dtypes, memory configs)",
         description="Runs the model definition under the TraceBackend (nothing is computed) and prints every "
-                    "op: name, TTNN op, input/output shapes, dtype, memory config (from the plan).")
+                    "op: name, TTNN op, input/output shapes, dtype, memory config (from the plan). With --device "
+                    "mock (or wormhole) the same definition then issues every op to ttnn, each captured on its "
+                    "own: the table adds ttnn's verdict, L1 per core (the op's peak, and with the L1 held by live "
+                    "tensors), whether it fits, and the DRAM fallback where ttnn refused the plan's entry.")
     t.add_argument("model", choices=MODELS)
     t.add_argument("--mode", help="a single mode id (default: patchtsmixer port, ttm r1-512-96)")
     t.add_argument("--checkpoint", metavar="DIR", help="take the configuration from a checkpoint's config.json")
     t.add_argument("--batch", type=int, default=1)
     t.add_argument("--channels", type=int, help="input channels (default 7, ETTh2)")
     t.add_argument("--plan", metavar="FILE", help="plan JSON (default: the model's default plan)")
-    t.add_argument("--out", metavar="FILE", help="write the trace as JSON")
+    t.add_argument("--out", metavar="FILE", help="write the trace as JSON (with --device: every op's device record)")
+    t.add_argument("--device", choices=("none", "mock", "wormhole"), default="none",
+                   help="none (default): the TraceBackend only. mock: run every op on ttnn's mock Wormhole n150 "
+                        "(NO_DISPATCH graph capture per op, then dispatch; needs the Python 3.12 environment of "
+                        "scripts/setup_mock.sh: .venv-mock/bin/opcast). wormhole: the same code on a real device "
+                        "(ttnn.open_device(0)); it shares every line with mock except opening the device, and is "
+                        "tested only through mock (no hardware where opcast is developed)")
+    t.add_argument("--no-fallback", action="store_true",
+                   help="with --device: report ops ttnn refuses instead of falling back to DRAM interleaved")
     t.add_argument("--fuse-gelu", action="store_true", help="fuse GELU into the preceding linear")
     t.add_argument("--quiet", action="store_true", help="print only the summary, not the table")
     t.add_argument("--write-default-plan", metavar="FILE", help="write the model's default plan JSON and exit")
@@ -99,7 +111,18 @@ def cmd_trace(args) -> int:
         getattr(spec, "mode", ""), getattr(spec, "decoder_mode", "")) else 7)
     model = MODEL_CLASSES[args.model](spec, fuse_gelu=args.fuse_gelu)
     plan = Plan.load(args.plan) if args.plan else default_plan(args.model)
-    trace = model.trace(args.batch, channels=channels, plan=plan)
+    if args.device == "none":
+        trace = model.trace(args.batch, channels=channels, plan=plan)
+    else:
+        from . import ttnn_backend as tb
+
+        if not tb.ttnn_available():
+            print(f"error: --device {args.device} needs ttnn: run scripts/setup_mock.sh and use "
+                  f".venv-mock/bin/opcast", file=sys.stderr)
+            return 2
+        with tb.open_device(args.device) as device:
+            trace = tb.capture_model(model, args.batch, device=device, channels=channels, plan=plan,
+                                     fallback=not args.no_fallback, device_kind=args.device)
     trace.meta["mode"] = mode
     if not args.quiet:
         print(trace.table())
@@ -108,12 +131,16 @@ def cmd_trace(args) -> int:
     print(f"{args.model} ({mode}), batch {args.batch}, {channels} channels, plan {plan.name}: "
           f"{len(trace.ops)} ops, {model.num_parameters:,} parameters")
     print("  " + ", ".join(f"{op} x{n}" for op, n in trace.op_counts().items()))
+    failed = False
+    if args.device != "none":
+        print(tb.format_summary(trace))
+        failed = bool(trace.meta["device"]["failed"])
     if unmatched:
         print(f"warning: plan op patterns that match no op: {unmatched}", file=sys.stderr)
     if args.out:
         trace.to_json(args.out)
         print(f"wrote {args.out}")
-    return 0
+    return 1 if failed else 0
 
 
 def cmd_validate(args) -> int:

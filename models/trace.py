@@ -35,6 +35,15 @@ ignore it.  Schema (every key optional)::
 Resolution for an op: ``defaults.activation`` < ``op_types[op]`` < every matching ``ops`` entry in file order.
 ``memory``, ``dtype`` and ``layout`` describe the op's output tensor; every other key (``math_fidelity``,
 ``program_config``, ``compute_kernel_config``, ...) is copied into the op's ``attributes``.
+
+Sharded memory (``L1_HEIGHT_SHARDED``, ``L1_WIDTH_SHARDED``, ``L1_BLOCK_SHARDED``) takes ``"grid": [x, y]``
+and/or ``"core_count": n`` next to ``memory`` (the predictor's short form; ``sweeps.mock_device.memory_config``
+turns them into a ttnn shard spec for the op's output shape); they are part of the tensor spec, not attributes.
+Without either, the ttnn backend picks the most cores that split the output's tiles evenly.
+On a device (``ttnn_backend``) ``program_config`` of ``ttnn.linear`` / ``ttnn.matmul`` is
+``{"type": "MatmulMultiCoreReuseMultiCastProgramConfig", "compute_with_storage_grid_size": [x, y], ...}``
+(the keyword arguments of that ttnn class), ``math_fidelity`` a ttnn.MathFidelity name, and
+``compute_kernel_config`` the keyword arguments of ``ttnn.WormholeComputeKernelConfig``.
 """
 
 from __future__ import annotations
@@ -49,22 +58,40 @@ from typing import Any, Iterable, Sequence
 
 from .backend import TTNN_OPS, Backend
 
-SPEC_KEYS = ("memory", "dtype", "layout")
+SPEC_KEYS = ("memory", "dtype", "layout", "grid", "core_count")
+MATH_FIDELITIES = ("LoFi", "HiFi2", "HiFi3", "HiFi4")
 MEMORY_CONFIGS = ("DRAM_INTERLEAVED", "L1_INTERLEAVED", "L1_HEIGHT_SHARDED", "L1_WIDTH_SHARDED",
                   "L1_BLOCK_SHARDED")
 
 
 @dataclass
 class TensorSpec:
-    """The project's short-form tensor spec."""
+    """The project's short-form tensor spec (``grid`` / ``core_count`` only for sharded memory, when given)."""
 
     shape: tuple[int, ...]
     dtype: str = "bfloat16"
     layout: str = "TILE"
     memory: str = "DRAM_INTERLEAVED"
+    grid: tuple[int, int] | None = None
+    core_count: int | None = None
+
+    @classmethod
+    def from_config(cls, shape, cfg: dict) -> "TensorSpec":
+        """The spec a plan entry (``memory``, ``dtype``, ``layout``, ``grid``, ``core_count``) gives ``shape``."""
+        sharded = "SHARDED" in str(cfg["memory"])
+        grid = cfg.get("grid") if sharded else None
+        core_count = cfg.get("core_count") if sharded else None
+        return cls(tuple(int(d) for d in shape), cfg["dtype"], cfg["layout"], cfg["memory"],
+                   tuple(int(g) for g in grid) if grid is not None else None,
+                   int(core_count) if core_count is not None else None)
 
     def to_dict(self) -> dict:
-        return {"shape": list(self.shape), "dtype": self.dtype, "layout": self.layout, "memory": self.memory}
+        out = {"shape": list(self.shape), "dtype": self.dtype, "layout": self.layout, "memory": self.memory}
+        if self.grid is not None:
+            out["grid"] = list(self.grid)
+        if self.core_count is not None:
+            out["core_count"] = self.core_count
+        return out
 
 
 @dataclass
@@ -109,10 +136,21 @@ class Plan:
         self.op_types = data.get("op_types") or {}
         self.ops = _as_pattern_list(data.get("ops"))
         self.tensors = _as_pattern_list(data.get("tensors"))
-        for where, cfg in [("defaults", c) for c in self.defaults.values()] + [("ops", c) for _, c in self.ops]:
+        entries = ([("defaults", c) for c in self.defaults.values()]
+                   + [("op_types", c) for c in self.op_types.values()] + [("ops", c) for _, c in self.ops])
+        for where, cfg in entries:
+            fidelity = cfg.get("math_fidelity")
+            if fidelity is not None and str(fidelity).lower() not in {f.lower() for f in MATH_FIDELITIES}:
+                raise ValueError(f"plan {where}: unknown math_fidelity {fidelity!r}; one of {MATH_FIDELITIES}")
             mem = cfg.get("memory")
             if mem is not None and mem not in MEMORY_CONFIGS:
                 raise ValueError(f"plan {where}: unknown memory config {mem!r}; one of {MEMORY_CONFIGS}")
+            grid, cores = cfg.get("grid"), cfg.get("core_count")
+            if grid is not None and not (isinstance(grid, (list, tuple)) and len(grid) == 2
+                                         and all(isinstance(g, int) and g >= 1 for g in grid)):
+                raise ValueError(f"plan {where}: grid must be [x, y] with positive integers, got {grid!r}")
+            if cores is not None and not (isinstance(cores, int) and cores >= 1):
+                raise ValueError(f"plan {where}: core_count must be a positive integer, got {cores!r}")
 
     @classmethod
     def load(cls, path: str | Path) -> "Plan":
@@ -190,8 +228,8 @@ class Trace:
     meta: dict = field(default_factory=dict)
 
     def queries(self) -> list[dict]:
-        """The predictor's query dicts, one per op (the trace entries without ``name``)."""
-        return [{k: v for k, v in e.items() if k != "name"} for e in self.ops]
+        """The predictor's query dicts, one per op (the trace entries without ``name``, or the device record)."""
+        return [{k: e[k] for k in ("op", "inputs", "output", "attributes") if k in e} for e in self.ops]
 
     def op_counts(self) -> dict[str, int]:
         counts: dict[str, int] = {}
@@ -210,15 +248,33 @@ class Trace:
         return text
 
     def table(self, max_name: int = 60) -> str:
-        rows = [("#", "name", "ttnn op", "inputs", "output", "dtype", "memory")]
+        """One row per op: name, ttnn op, input and output shapes, output dtype and memory config.
+
+        Entries run on a device (``ttnn_backend.capture_model``: they carry ``device``) add the memory config
+        actually used, L1 per core (KiB: the op's own peak, and with the L1 held by live tensors), whether that
+        fits, and the fallback (``DRAM`` when the plan's config was rejected or did not fit).
+        """
+        on_device = any("device" in e for e in self.ops)
+        head = ("#", "name", "ttnn op", "inputs", "output", "dtype", "memory")
+        rows = [head + (("ok", "L1/core KiB", "+live KiB", "fits", "fallback") if on_device else ())]
         for i, e in enumerate(self.ops):
             ins = " ".join(_fmt_shape(s["shape"]) for s in e["inputs"])
             scalar = e["attributes"].get("scalar")
             if scalar is not None:
                 ins += f" {scalar:g}"
             name = e["name"] if len(e["name"]) <= max_name else "..." + e["name"][-(max_name - 3):]
-            rows.append((str(i), name, e["op"], ins, _fmt_shape(e["output"]["shape"]), e["output"]["dtype"],
-                         e["output"]["memory"]))
+            d = e.get("device")
+            memory = _fmt_memory(d["output"] if d and d.get("output") else e["output"])
+            row = (str(i), name, e["op"], ins, _fmt_shape(e["output"]["shape"]), e["output"]["dtype"], memory)
+            if on_device:
+                if d is None:
+                    row += ("", "", "", "", "")
+                else:
+                    row += ("yes" if d["ok"] else "NO", f"{d['l1_peak_per_core'] / 1024:.1f}",
+                            f"{d['l1_total_per_core'] / 1024:.1f}", "yes" if d["fits_l1"] else "NO",
+                            ("inserted" if e.get("inserted") else
+                             f"from {_fmt_memory(d['planned'])}" if d["fallback"] else "-"))
+            rows.append(row)
         widths = [max(len(r[c]) for r in rows) for c in range(len(rows[0]))]
         lines = ["  ".join(cell.ljust(w) for cell, w in zip(r, widths)).rstrip() for r in rows]
         lines.insert(1, "  ".join("-" * w for w in widths))
@@ -227,6 +283,16 @@ class Trace:
 
 def _fmt_shape(shape) -> str:
     return "[" + ",".join(str(d) for d in shape) + "]"
+
+
+def _fmt_memory(spec: dict) -> str:
+    """DRAM_INTERLEAVED, or L1_HEIGHT_SHARDED(8x1) / L1_WIDTH_SHARDED(12 cores) with the shard placement."""
+    memory = spec.get("memory", "")
+    if spec.get("grid") is not None:
+        memory += "({}x{})".format(*spec["grid"])
+    elif spec.get("core_count") is not None:
+        memory += f"({spec['core_count']} cores)"
+    return memory
 
 
 def _broadcast(a: Sequence[int], b: Sequence[int]) -> tuple[int, ...]:
@@ -264,8 +330,10 @@ class TraceBackend(Backend):
     # -- tensors in and out -------------------------------------------------------------------------------
     def from_torch(self, tensor, *, name: str, dtype=None, layout=None, memory_config=None):
         cfg = self.plan.tensor_config(name)
-        spec = TensorSpec(tuple(int(d) for d in tensor.shape), dtype or cfg["dtype"], layout or cfg["layout"],
-                          memory_config or cfg["memory"])
+        if memory_config is not None and memory_config != cfg["memory"]:
+            cfg = {k: v for k, v in cfg.items() if k not in ("grid", "core_count")}
+        cfg.update({k: v for k, v in (("dtype", dtype), ("layout", layout), ("memory", memory_config)) if v})
+        spec = TensorSpec.from_config(tensor.shape, cfg)
         self.trace.tensors.append({"name": name, **spec.to_dict()})
         return TraceTensor(spec, f"tensor:{name}")
 
@@ -283,12 +351,15 @@ class TraceBackend(Backend):
         op = TTNN_OPS[method]
         cfg = self.plan.op_config(name, op)
         if memory_config is not None:
+            if memory_config != cfg["memory"]:
+                cfg.pop("grid", None)
+                cfg.pop("core_count", None)
             cfg["memory"] = memory_config
         if dtype is not None:
             cfg["dtype"] = dtype
         if program_config is not None:
             cfg["program_config"] = program_config
-        spec = TensorSpec(tuple(int(d) for d in out_shape), cfg["dtype"], cfg["layout"], cfg["memory"])
+        spec = TensorSpec.from_config(out_shape, cfg)
         attrs = {k: v for k, v in cfg.items() if k not in SPEC_KEYS}
         attrs.update(attributes or {})
         self.trace.ops.append({

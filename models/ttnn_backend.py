@@ -1,126 +1,496 @@
 """A ttnn backend for the model definitions: every op is the ttnn call of the same name, placed by the plan.
 
-This is the third execution of the one definition (after TorchBackend and TraceBackend).  It has been run on
-the ttnn mock device (``sweeps/mock_device.py``, ttnn 0.81.1, NO_DISPATCH graph capture): every PatchTSMixer
-and TTM mode of ``validate.py`` at batch 1, 32 and 256 is accepted op by op under the default plans (see
-``tests/test_models_ttnn_mock.py``).  On Wormhole the same calls dispatch.
+This is the third execution of the one definition (after TorchBackend and TraceBackend).  The same code runs on
+ttnn's mock Wormhole n150 (``sweeps/mock_device.py``: ttnn 0.81.1, Python 3.12, ``.venv-mock``) and on a real
+Wormhole: the device handle is the only difference (:func:`open_device`), so the mock runs are the test of the
+hardware path, which cannot be run where opcast is developed.
 
-Placement: each op's output memory config and dtype come from the plan (``Plan.op_config(name, op)``), each
-uploaded tensor's dtype / layout / memory from ``Plan.tensor_config(name)`` (so a plan can, e.g., put
-LayerNorm parameters in ROW_MAJOR).  Interleaved memory only for now: sharded outputs need a shard spec per
-op, which the plan does not carry yet (``NotImplementedError``).
+Placement: each op's output memory config, dtype and (matmul/linear) program config and math fidelity come from
+the plan (``Plan.op_config(name, op)``), each uploaded tensor's dtype / layout / memory from
+``Plan.tensor_config(name)``.  Sharded outputs (``L1_HEIGHT/WIDTH/BLOCK_SHARDED`` with ``grid`` and/or
+``core_count``) become a ttnn shard spec for the op's output shape through ``mock_device.memory_config``; the
+output shape comes from the op trace, so sharded plans need ``trace=`` (``capture_model`` passes it).  Ops take
+whatever their producers made as inputs, as in ttnn; where an op refuses one, see the fallback below.
 
-Usage (mock device)::
+Two modes:
 
-    from sweeps import mock_device as md
-    with md.open_device() as dev:
-        be = TtnnBackend(default_plan("ttm"), device=dev)
-        result = md.capture(lambda: model.forward(be, model.bind(be), be.from_torch(x, name="past_values")))
+* plain (``per_op=False``): the ops are issued one after another, e.g. inside one ``mock_device.capture``;
+* per op (``per_op=True``, :func:`capture_model`, ``opcast trace --device mock``): every op runs first inside
+  its own NO_DISPATCH graph capture (``mock_device.capture_on``), which gives ttnn's verdict (ok / error), the
+  op's L1 peak per core, the L1 already held by live tensors, whether the sum fits the L1 bank, and the device
+  ops issued; then it is dispatched for real, so its output is a real device tensor (allocated by ttnn's
+  allocator; on the mock device it holds no data) for the next op.  When ttnn rejects the plan's entry for an
+  op (an error, an L1 total over the bank, or a failed allocation), the op falls back to DRAM interleaved (no
+  program config), TT-Symbiote's behaviour, and the record says ``fallback: true`` and why; if even that is
+  refused and an input sits in L1 (e.g. a sharded input the op does not take), those inputs are first moved to
+  DRAM with ``ttnn.to_memory_config``, recorded as explicit entries ``<op>.input<i>.to_dram``
+  (``inserted: true``).  An op that fails every way gets an empty DRAM tensor of its traced output spec, so the
+  run goes on and reports every op.
+
+Usage::
+
+    from opcast.models import ttnn_backend as tb
+    with tb.open_device("mock") as dev:                       # "wormhole": ttnn.open_device(0), same code after
+        result = tb.capture_model(model, batch=32, device=dev)   # a Trace: ops with a "device" record each
+    print(result.table())
 """
 
 from __future__ import annotations
 
-from typing import Any, Sequence
+import contextlib
+import dataclasses
+import importlib.util
+import json
+import math
+import time
+from typing import Any, Callable, Iterator, Sequence
 
 import numpy as np
 
+from ..sweeps import mock_device as md
 from .backend import Backend
-from .trace import Plan
+from .params import ShapeOnly
+from .trace import Plan, Trace, default_plan
+
+DEVICES = ("mock", "wormhole")
+DRAM = "DRAM_INTERLEAVED"
+SHARDED = ("L1_HEIGHT_SHARDED", "L1_WIDTH_SHARDED", "L1_BLOCK_SHARDED")
+PLACEMENT_KEYS = ("memory", "grid", "core_count")
+MAX_ERROR_CHARS = 600
 
 
-def _mock_device_module():
-    import importlib
+def ttnn_available() -> bool:
+    """Whether ttnn can be imported here (the 3.12 environment of scripts/setup_mock.sh, or a hardware host)."""
+    return importlib.util.find_spec("ttnn") is not None
 
-    for name in ("opcast.sweeps.mock_device", "sweeps.mock_device"):
-        try:
-            return importlib.import_module(name)
-        except ImportError:
-            continue
-    return None
+
+@contextlib.contextmanager
+def open_device(kind: str = "mock") -> Iterator[Any]:
+    """A ttnn device handle: ``mock`` (ttnn's mock Wormhole n150) or ``wormhole`` (device 0, real hardware).
+
+    This is the only place where the two differ; everything run on the handle is the same code.
+    """
+    if kind == "mock":
+        opened = md.open_device()
+    elif kind == "wormhole":
+        md.use_hardware()  # import ttnn without the mock environment
+        opened = _hardware_device(0)
+    else:
+        raise ValueError(f"unknown device {kind!r}; one of {', '.join(DEVICES)}")
+    with opened as device:
+        yield device
+
+
+@contextlib.contextmanager
+def _hardware_device(device_id: int) -> Iterator[Any]:  # pragma: no cover - needs a Wormhole card
+    ttnn = md.import_ttnn()
+    device = ttnn.open_device(device_id=device_id)
+    try:
+        yield device
+    finally:
+        ttnn.close_device(device)
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Placement helpers
+# ---------------------------------------------------------------------------------------------------------
+
+
+def auto_shard(memory: str, shape: Sequence[int], grid_size: tuple[int, int] = md.COMPUTE_GRID) -> dict:
+    """Shard placement when a plan gives none: the most cores that split the output's tiles evenly.
+
+    Height: cores dividing the tile rows; width: cores dividing the tile columns; block: a grid
+    (columns x rows) of the largest divisors of the tile columns and rows that fit the compute grid.
+    """
+    shape = [int(d) for d in shape] or [1]
+    rows, width = math.prod(shape[:-1]), shape[-1]
+    tile_rows = math.prod(shape[:-2]) * -(-(shape[-2] if len(shape) > 1 else 1) // 32)
+    tile_cols = -(-width // 32)
+    cores = grid_size[0] * grid_size[1]
+
+    def largest(n_tiles: int, n_logical: int, bound: int) -> int:
+        return max(d for d in range(1, bound + 1) if n_tiles % d == 0 and n_logical % d == 0)
+
+    if memory == "L1_HEIGHT_SHARDED":
+        return {"core_count": largest(tile_rows, rows, cores)}
+    if memory == "L1_WIDTH_SHARDED":
+        return {"core_count": largest(tile_cols, width, cores)}
+    if memory == "L1_BLOCK_SHARDED":
+        return {"grid": [largest(tile_cols, width, grid_size[0]), largest(tile_rows, rows, grid_size[1])]}
+    raise ValueError(f"{memory} is not a sharded memory config")
+
+
+def tensor_spec(tensor: Any) -> dict:
+    """A device tensor's spec in the project's short form (shape, dtype, layout, memory [, grid, core_count,
+    shard_shape]): what the op actually consumed or produced."""
+    ttnn = md.import_ttnn()
+    mc = tensor.memory_config()
+    buffer = "DRAM" if mc.buffer_type == ttnn.BufferType.DRAM else "L1"
+    spec = {"shape": [int(d) for d in tensor.shape], "dtype": tensor.dtype.name.lower(),
+            "layout": tensor.layout.name, "memory": f"{buffer}_{mc.memory_layout.name}"}
+    if mc.is_sharded() and mc.shard_spec is not None:
+        grid = mc.shard_spec.grid
+        n = int(grid.num_cores())
+        box = grid.bounding_box()
+        w, h = box.end.x - box.start.x + 1, box.end.y - box.start.y + 1
+        if w * h == n and (box.start.x, box.start.y) == (0, 0):
+            spec["grid"] = [int(w), int(h)]
+        spec["core_count"] = n
+        spec["shard_shape"] = [int(d) for d in mc.shard_spec.shape]
+    return spec
+
+
+def _placement(cfg: dict) -> dict:
+    out = {k: cfg[k] for k in PLACEMENT_KEYS if cfg.get(k) is not None}
+    if cfg.get("program_config") is not None:
+        out["program_config"] = cfg["program_config"]
+    return out
+
+
+def _in_l1(tensor: Any) -> bool:
+    ttnn = md.import_ttnn()
+    return tensor.memory_config().buffer_type == ttnn.BufferType.L1
+
+
+def _cut(text: str | None) -> str | None:
+    if text is None or len(text) <= MAX_ERROR_CHARS:
+        return text
+    return text[:MAX_ERROR_CHARS] + " ..."
+
+
+# ---------------------------------------------------------------------------------------------------------
+# One attempt at an op under a placement (per-op mode)
+# ---------------------------------------------------------------------------------------------------------
+
+
+@dataclasses.dataclass
+class _Attempt:
+    placement: dict
+    memory_config: Any = None
+    kwargs: dict | None = None
+    capture: md.CaptureResult | None = None
+    error: str | None = None  # building the placement, ttnn's verdict, or the real dispatch
+    output: Any = None
+    inputs_moved: bool = False  # the op's L1 inputs were moved to DRAM first
+
+    @property
+    def ok(self) -> bool:
+        return self.capture is not None and self.capture.ok and self.error is None
+
+    @property
+    def fits(self) -> bool:
+        return self.capture is not None and self.capture.fits_l1
+
+    def reason(self) -> str:
+        if self.error is not None:
+            return self.error
+        c = self.capture
+        return (f"does not fit L1: {c.l1_total_per_core / 1024:.1f} KiB per core needed "
+                f"({c.l1_resident_per_core / 1024:.1f} KiB held by live tensors + {c.l1_peak_per_core / 1024:.1f} "
+                f"KiB for the op), {c.l1_limit_per_core / 1024:.1f} KiB in the L1 bank")
+
+    def summary(self) -> dict:
+        c = self.capture
+        out = {**self.placement, "ok": self.ok, "error": _cut(self.error)}
+        if self.inputs_moved:
+            out["inputs_moved_to_dram"] = True
+        if c is not None:
+            out.update(l1_peak_per_core=c.l1_peak_per_core, l1_total_per_core=c.l1_total_per_core, fits_l1=c.fits_l1)
+        return out
+
+
+# ---------------------------------------------------------------------------------------------------------
+# The backend
+# ---------------------------------------------------------------------------------------------------------
 
 
 class TtnnBackend(Backend):
+    """Issues the definition's ops to a ttnn device (mock or Wormhole), placed by ``plan``.
+
+    trace: the op trace of the same run (``model.trace(...)``); gives output shapes for sharded placements and
+    the entries that per-op records extend.  per_op: capture every op separately and keep a record per op in
+    ``records`` (see the module docstring).  fallback: fall back to DRAM interleaved where the plan is refused.
+    The constructor imports ttnn through ``mock_device.import_ttnn`` (the mock environment unless
+    ``mock_device.use_hardware()`` was called, as ``open_device("wormhole")`` does).
+    """
+
     name = "ttnn"
 
-    def __init__(self, plan: Plan | None = None, device: Any = None, ttnn_module: Any = None):
-        self.md = _mock_device_module()
-        if ttnn_module is None:
-            if self.md is not None:
-                ttnn_module = self.md.import_ttnn()  # sets the mock environment first when it applies
-            else:  # pragma: no cover - hardware installs without the sweeps package
-                import ttnn as ttnn_module
-        self.ttnn = ttnn_module
+    def __init__(self, plan: Plan | None = None, device: Any = None, *, trace: Trace | None = None,
+                 per_op: bool = False, fallback: bool = True):
+        self.ttnn = md.import_ttnn()  # on the mock path this sets the mock environment first
         self.plan = plan or Plan()
         self.device = device
+        self.entries = {e["name"]: e for e in trace.ops} if trace is not None else {}
+        self.per_op = per_op
+        self.fallback = fallback
         self.current: str | None = None  # the op being issued (for error reports)
         self.issued: list[str] = []
+        self.records: list[dict] = []
 
     # -- placement ---------------------------------------------------------------------------------------
-    def _memory(self, memory):
+    def _config(self, name: str, op: str, memory_config=None, dtype=None, program_config=None,
+                compute_kernel_config=None) -> dict:
+        cfg = self.plan.op_config(name, op)
+        if memory_config is not None:
+            if memory_config != cfg["memory"]:
+                cfg.pop("grid", None)
+                cfg.pop("core_count", None)
+            cfg["memory"] = memory_config
+        for key, value in (("dtype", dtype), ("program_config", program_config),
+                           ("compute_kernel_config", compute_kernel_config)):
+            if value is not None:
+                cfg[key] = value
+        return cfg
+
+    def _memory_config(self, cfg: dict, name: str):
+        memory = cfg["memory"]
         if not isinstance(memory, str):
             return memory  # already a ttnn.MemoryConfig
-        if memory == "DRAM_INTERLEAVED":
-            return self.ttnn.DRAM_MEMORY_CONFIG
-        if memory == "L1_INTERLEAVED":
-            return self.ttnn.L1_MEMORY_CONFIG
-        raise NotImplementedError(f"{self.current}: sharded output memory ({memory}) needs a shard spec per op")
+        if memory not in SHARDED:
+            return md.memory_config(memory, ())
+        entry = self.entries.get(name)
+        if entry is None:
+            raise ValueError(f"{name}: a sharded output ({memory}) needs the op's output shape: pass trace= "
+                             "(capture_model does)")
+        shape = entry["output"]["shape"]
+        if cfg.get("grid") is None and cfg.get("core_count") is None:
+            cfg.update(auto_shard(memory, shape))
+        return md.memory_config(memory, shape, grid=cfg.get("grid"), core_count=cfg.get("core_count"))
 
     def _dtype(self, dtype):
-        if not isinstance(dtype, str):
-            return dtype
-        if self.md is not None:
-            return self.md.ttnn_dtype(dtype)
-        return getattr(self.ttnn, dtype.lower())
+        return md.ttnn_dtype(dtype)
 
-    def _place(self, name: str, op: str, memory_config=None, dtype=None):
+    def _program_config(self, pc):
+        if not isinstance(pc, dict):
+            return pc  # a ttnn program config object
+        ttnn = self.ttnn
+        kwargs = dict(pc)
+        kind = kwargs.pop("type", None)
+        if kind is None or not kind.endswith("ProgramConfig") or not hasattr(ttnn, kind):
+            raise ValueError(f"program_config needs \"type\": a ttnn matmul program config class, got {kind!r}")
+        for key, value in list(kwargs.items()):
+            if key.endswith("grid_size") and isinstance(value, (list, tuple, dict)):
+                x, y = (value["x"], value["y"]) if isinstance(value, dict) else value
+                kwargs[key] = ttnn.CoreCoord(int(x), int(y))
+        return getattr(ttnn, kind)(**kwargs)
+
+    def _compute_kernel_config(self, cfg: dict):
+        ckc, fidelity = cfg.get("compute_kernel_config"), cfg.get("math_fidelity")
+        if ckc is None and fidelity is None:
+            return None
+        if ckc is not None and not isinstance(ckc, dict):
+            return ckc  # a ttnn compute kernel config object
+        kwargs = dict(ckc or {})
+        fidelity = kwargs.pop("math_fidelity", fidelity)
+        if fidelity is not None:
+            members = {k.lower(): v for k, v in self.ttnn.MathFidelity.__members__.items() if k != "Invalid"}
+            if str(fidelity).lower() not in members:
+                raise ValueError(f"unknown math_fidelity {fidelity!r}; one of LoFi, HiFi2, HiFi3, HiFi4")
+            kwargs["math_fidelity"] = members[str(fidelity).lower()]
+        return self.ttnn.WormholeComputeKernelConfig(**kwargs)
+
+    def _kwargs(self, cfg: dict, accepts: Sequence[str]) -> dict:
+        """The keyword arguments besides memory_config the plan gives the op (only those the op takes)."""
+        out = {}
+        if "dtype" in accepts:
+            out["dtype"] = self._dtype(cfg["dtype"])
+        if "program_config" in accepts and cfg.get("program_config") is not None:
+            out["program_config"] = self._program_config(cfg["program_config"])
+        if "compute_kernel_config" in accepts:
+            ckc = self._compute_kernel_config(cfg)
+            if ckc is not None:
+                out["compute_kernel_config"] = ckc
+        return out
+
+    # -- issuing -----------------------------------------------------------------------------------------
+    def _issue(self, name: str, op: str, inputs: list, call: Callable[[list, Any, dict], Any], cfg: dict,
+               accepts: Sequence[str] = ()):
+        """Issue one op: ``call(inputs, memory_config, kwargs)`` is the ttnn call on the tensors ``inputs``."""
         self.current = name
-        cfg = self.plan.op_config(name, op)
-        return self._memory(memory_config or cfg["memory"]), self._dtype(dtype or cfg["dtype"])
-
-    def _done(self, name, value):
+        if self.per_op:
+            out = self._issue_captured(name, op, inputs, call, cfg, accepts)
+        else:
+            out = call(inputs, self._memory_config(cfg, name), self._kwargs(cfg, accepts))
         self.issued.append(name)
-        return value
+        return out
+
+    def _attempt(self, name: str, inputs: list, call, cfg: dict, accepts) -> _Attempt:
+        cfg = dict(cfg)
+        attempt = _Attempt(placement=_placement(cfg))
+        try:
+            attempt.memory_config = self._memory_config(cfg, name)
+            attempt.kwargs = self._kwargs(cfg, accepts)
+        except md.REJECTIONS as exc:
+            attempt.placement = _placement(cfg)
+            attempt.error = f"plan entry rejected: {md._clean_error(exc)}"
+            return attempt
+        attempt.placement = _placement(cfg)  # with the shard placement picked for it, if any
+        attempt.capture = md.capture_on(self.device, call, (inputs, attempt.memory_config, attempt.kwargs))
+        attempt.error = attempt.capture.error
+        return attempt
+
+    def _dispatch(self, attempt: _Attempt, inputs: list, call) -> None:
+        """Run the op for real (outside any capture): the output the next op takes."""
+        try:
+            attempt.output = call(inputs, attempt.memory_config, attempt.kwargs)
+        except md.REJECTIONS as exc:
+            attempt.error = f"dispatch failed: {md._clean_error(exc)}"
+
+    def _issue_captured(self, name: str, op: str, inputs: list, call, cfg: dict, accepts):
+        dram = {k: v for k, v in cfg.items() if k not in ("grid", "core_count", "program_config")}
+        dram["memory"] = DRAM
+        candidates = [(cfg, False)]
+        if self.fallback:
+            if _placement(dram) != _placement(cfg):
+                candidates.append((dram, False))
+            candidates.append((dram, True))
+        attempts: list[_Attempt] = []
+        chosen = None
+        for candidate, move_inputs in candidates:
+            if move_inputs:
+                if not any(_in_l1(t) for t in inputs):
+                    continue
+                inputs = self._inputs_to_dram(name, inputs)
+            attempt = self._attempt(name, inputs, call, candidate, accepts)
+            attempt.inputs_moved = move_inputs
+            attempts.append(attempt)
+            if attempt.ok and attempt.fits:
+                self._dispatch(attempt, inputs, call)
+                if attempt.output is not None:
+                    chosen = attempt
+                    break
+        if chosen is None:  # nothing fits: run the last one ttnn accepted anyway, else a placeholder output
+            last = attempts[-1]
+            if last.ok:
+                self._dispatch(last, inputs, call)
+            chosen = last
+            if chosen.output is None:
+                chosen.output = self._placeholder(name)
+        self.records.append(self._record(name, op, inputs, attempts, chosen))
+        return chosen.output
+
+    def _placeholder(self, name: str):
+        entry = self.entries.get(name)
+        if entry is None:
+            raise RuntimeError(f"{name}: ttnn refused the op every way and there is no trace entry to stand in")
+        out = entry["output"]
+        return md.empty(out["shape"], out["dtype"], out["layout"], DRAM, device=self.device)
+
+    def _inputs_to_dram(self, name: str, inputs: list) -> list:
+        """Move the op's L1 inputs to DRAM (ttnn.to_memory_config), each recorded as an inserted op."""
+        moved = []
+        for i, tensor in enumerate(inputs):
+            if not _in_l1(tensor):
+                moved.append(tensor)
+                continue
+            conv = f"{name}.input{i}.to_dram"
+            spec = tensor_spec(tensor)
+
+            def call(ts, mc, kwargs):
+                return self.ttnn.to_memory_config(ts[0], mc)
+
+            attempt = _Attempt(placement={"memory": DRAM}, memory_config=self.ttnn.DRAM_MEMORY_CONFIG, kwargs={})
+            attempt.capture = md.capture_on(self.device, call, ([tensor], attempt.memory_config, {}))
+            attempt.error = attempt.capture.error
+            if attempt.ok:
+                self._dispatch(attempt, [tensor], call)
+            if attempt.output is None:
+                attempt.output = tensor  # could not move it: the op gets it as it was
+            entry = {"name": conv, "op": "ttnn.to_memory_config", "inputs": [spec],
+                     "output": {k: v for k, v in spec.items() if k not in ("grid", "core_count", "shard_shape")}
+                     | {"memory": DRAM}, "attributes": {"memory_config": DRAM}, "inserted": True}
+            self.records.append(self._record(conv, "ttnn.to_memory_config", [tensor], [attempt], attempt, entry))
+            moved.append(attempt.output)
+        return moved
+
+    def _record(self, name: str, op: str, inputs: list, attempts: list[_Attempt], chosen: _Attempt,
+                entry: dict | None = None) -> dict:
+        entry = dict(entry or self.entries.get(name) or {"name": name, "op": op, "inputs": [], "output": {},
+                                                       "attributes": {}})
+        c = chosen.capture
+        first = attempts[0]
+        device = {
+            "ok": chosen.ok,
+            "error": _cut(chosen.error),
+            "fits_l1": bool(c is not None and c.fits_l1),
+            "l1_peak_per_core": c.l1_peak_per_core if c else 0,
+            "l1_resident_per_core": c.l1_resident_per_core if c else 0,
+            "l1_total_per_core": c.l1_total_per_core if c else 0,
+            "l1_limit_per_core": c.l1_limit_per_core if c else 0,
+            "device_ops": list(c.ops) if c else [],
+            "program_factories": list(c.program_factories) if c else [],
+            "cores_used": c.cores_used if c else 0,
+            "planned": first.placement,
+            "fallback": chosen is not first,
+            "fallback_reason": _cut(first.reason()) if chosen is not first else None,
+            "inputs": [tensor_spec(t) for t in inputs],
+            "output": tensor_spec(chosen.output) if chosen.output is not None else None,
+            "memory_config": json.loads(chosen.output.memory_config().to_json()) if chosen.output is not None
+            else None,
+            "attempts": [a.summary() for a in attempts],
+            "seconds": sum(a.capture.seconds for a in attempts if a.capture is not None),
+        }
+        entry["device"] = device
+        return entry
 
     # -- tensors in and out -------------------------------------------------------------------------------
     def from_torch(self, tensor, *, name: str, dtype=None, layout=None, memory_config=None):
         cfg = self.plan.tensor_config(name)
+        if memory_config is not None and memory_config != cfg["memory"]:
+            cfg = {k: v for k, v in cfg.items() if k not in ("grid", "core_count")}
         dtype, layout, memory = dtype or cfg["dtype"], layout or cfg["layout"], memory_config or cfg["memory"]
+        where = {"grid": cfg.get("grid"), "core_count": cfg.get("core_count")}
+        if isinstance(tensor, ShapeOnly):  # shapes only: an uninitialised tensor (data never matters here)
+            return md.empty(tensor.shape, dtype, layout, memory, device=self.device, **where)
         if hasattr(tensor, "detach"):
             tensor = tensor.detach().cpu().float().numpy()
         array = np.ascontiguousarray(np.asarray(tensor, dtype=np.float32))
-        if self.md is not None:  # numpy path, no torch import (graph capture would record it)
-            return self.md.from_numpy(array, dtype, layout, memory, device=self.device)
-        ttnn = self.ttnn  # pragma: no cover - hardware path
-        host = ttnn.Tensor(tensor=array, data_type=self._dtype(dtype), layout=getattr(ttnn.Layout, layout))
-        return ttnn.to_device(host, self.device, memory_config=self._memory(memory))
+        # numpy path, no torch import (ttnn's own torch conversion would pull torch into the 3.12 environment)
+        return md.from_numpy(array, dtype, layout, memory, device=self.device, **where)
 
     def to_torch(self, x):
         return self.ttnn.to_torch(x)
+
+    def to_numpy(self, x) -> np.ndarray:
+        return np.asarray(x.cpu().to_numpy())
 
     def shape(self, x) -> tuple[int, ...]:
         return tuple(int(d) for d in x.shape)
 
     # -- matmul family -----------------------------------------------------------------------------------
+    _MATMUL_KWARGS = ("dtype", "program_config", "compute_kernel_config")
+
     def linear(self, a, weight, *, bias=None, activation=None, transpose_b=False, name: str,
                memory_config=None, dtype=None, program_config=None, compute_kernel_config=None):
-        mc, dt = self._place(name, "ttnn.linear", memory_config, dtype)
-        kwargs = {k: v for k, v in (("program_config", program_config),
-                                    ("compute_kernel_config", compute_kernel_config)) if v is not None}
-        return self._done(name, self.ttnn.linear(a, weight, bias=bias, activation=activation,
-                                                 transpose_b=transpose_b, memory_config=mc, dtype=dt, **kwargs))
+        cfg = self._config(name, "ttnn.linear", memory_config, dtype, program_config, compute_kernel_config)
+
+        def call(ts, mc, kwargs):
+            return self.ttnn.linear(ts[0], ts[1], bias=ts[2] if len(ts) > 2 else None, activation=activation,
+                                    transpose_b=transpose_b, memory_config=mc, **kwargs)
+
+        inputs = [a, weight] + ([bias] if bias is not None else [])
+        return self._issue(name, "ttnn.linear", inputs, call, cfg, self._MATMUL_KWARGS)
 
     def matmul(self, a, b, *, transpose_a=False, transpose_b=False, name: str, memory_config=None, dtype=None,
                program_config=None, compute_kernel_config=None):
-        mc, dt = self._place(name, "ttnn.matmul", memory_config, dtype)
-        kwargs = {k: v for k, v in (("program_config", program_config),
-                                    ("compute_kernel_config", compute_kernel_config)) if v is not None}
-        return self._done(name, self.ttnn.matmul(a, b, transpose_a=transpose_a, transpose_b=transpose_b,
-                                                 memory_config=mc, dtype=dt, **kwargs))
+        cfg = self._config(name, "ttnn.matmul", memory_config, dtype, program_config, compute_kernel_config)
+
+        def call(ts, mc, kwargs):
+            return self.ttnn.matmul(ts[0], ts[1], transpose_a=transpose_a, transpose_b=transpose_b,
+                                    memory_config=mc, **kwargs)
+
+        return self._issue(name, "ttnn.matmul", [a, b], call, cfg, self._MATMUL_KWARGS)
 
     # -- eltwise -----------------------------------------------------------------------------------------
     def _binary(self, fn, op, a, b, name, memory_config, dtype):
-        mc, dt = self._place(name, op, memory_config, dtype)
-        return self._done(name, fn(a, b, memory_config=mc, dtype=dt))
+        cfg = self._config(name, op, memory_config, dtype)
+        tensor_b = not isinstance(b, (int, float))
+
+        def call(ts, mc, kwargs):
+            return fn(ts[0], ts[1] if tensor_b else b, memory_config=mc, **kwargs)
+
+        return self._issue(name, op, [a, b] if tensor_b else [a], call, cfg, ("dtype",))
 
     def add(self, a, b, *, name: str, memory_config=None, dtype=None):
         return self._binary(self.ttnn.add, "ttnn.add", a, b, name, memory_config, dtype)
@@ -134,9 +504,15 @@ class TtnnBackend(Backend):
     def divide(self, a, b, *, name: str, memory_config=None, dtype=None):
         return self._binary(self.ttnn.divide, "ttnn.divide", a, b, name, memory_config, dtype)
 
-    def _unary(self, fn, op, x, name, memory_config, **kwargs):
-        mc, _ = self._place(name, op, memory_config)
-        return self._done(name, fn(x, memory_config=mc, **kwargs))
+    def _unary(self, fn, op, x, name, memory_config, extra_tensors: Sequence[str] = (), **kwargs):
+        """A one-input op; ``extra_tensors`` names keyword arguments that are tensors (layer_norm's weight)."""
+        cfg = self._config(name, op, memory_config)
+        tensor_kwargs = {k: kwargs.pop(k) for k in extra_tensors if kwargs.get(k) is not None}
+
+        def call(ts, mc, plan_kwargs):
+            return fn(ts[0], memory_config=mc, **dict(zip(tensor_kwargs, ts[1:])), **kwargs, **plan_kwargs)
+
+        return self._issue(name, op, [x, *tensor_kwargs.values()], call, cfg)
 
     def gelu(self, x, *, fast_and_approximate_mode: bool = False, name: str, memory_config=None):
         return self._unary(self.ttnn.gelu, "ttnn.gelu", x, name, memory_config,
@@ -168,40 +544,169 @@ class TtnnBackend(Backend):
                    program_config=None, compute_kernel_config=None):
         kwargs = {k: v for k, v in (("program_config", program_config),
                                     ("compute_kernel_config", compute_kernel_config)) if v is not None}
-        return self._unary(self.ttnn.layer_norm, "ttnn.layer_norm", x, name, memory_config, weight=weight,
-                           bias=bias, epsilon=epsilon, **kwargs)
+        return self._unary(self.ttnn.layer_norm, "ttnn.layer_norm", x, name, memory_config, ("weight", "bias"),
+                           weight=weight, bias=bias, epsilon=epsilon, **kwargs)
 
     def softmax(self, x, dim: int = -1, *, name: str, memory_config=None, compute_kernel_config=None):
-        mc, _ = self._place(name, "ttnn.softmax", memory_config)
-        return self._done(name, self.ttnn.softmax(x, dim, memory_config=mc))
+        cfg = self._config(name, "ttnn.softmax", memory_config)
+
+        def call(ts, mc, kwargs):
+            return self.ttnn.softmax(ts[0], dim, memory_config=mc)
+
+        return self._issue(name, "ttnn.softmax", [x], call, cfg)
 
     # -- reductions --------------------------------------------------------------------------------------
+    def _reduce(self, fn, op, x, dim, keepdim, name, memory_config):
+        cfg = self._config(name, op, memory_config)
+
+        def call(ts, mc, kwargs):
+            return fn(ts[0], dim, keepdim, memory_config=mc)
+
+        return self._issue(name, op, [x], call, cfg)
+
     def mean(self, x, dim: int, keepdim: bool = False, *, name: str, memory_config=None):
-        mc, _ = self._place(name, "ttnn.mean", memory_config)
-        return self._done(name, self.ttnn.mean(x, dim, keepdim, memory_config=mc))
+        return self._reduce(self.ttnn.mean, "ttnn.mean", x, dim, keepdim, name, memory_config)
 
     def max(self, x, dim: int, keepdim: bool = False, *, name: str, memory_config=None):
-        mc, _ = self._place(name, "ttnn.max", memory_config)
-        return self._done(name, self.ttnn.max(x, dim, keepdim, memory_config=mc))
+        return self._reduce(self.ttnn.max, "ttnn.max", x, dim, keepdim, name, memory_config)
 
     # -- data movement -----------------------------------------------------------------------------------
     def transpose(self, x, dim0: int, dim1: int, *, name: str, memory_config=None):
-        mc, _ = self._place(name, "ttnn.transpose", memory_config)
-        return self._done(name, self.ttnn.transpose(x, dim0, dim1, memory_config=mc))
+        cfg = self._config(name, "ttnn.transpose", memory_config)
+
+        def call(ts, mc, kwargs):
+            return self.ttnn.transpose(ts[0], dim0, dim1, memory_config=mc)
+
+        return self._issue(name, "ttnn.transpose", [x], call, cfg)
 
     def permute(self, x, dims: Sequence[int], *, name: str, memory_config=None):
-        mc, _ = self._place(name, "ttnn.permute", memory_config)
-        return self._done(name, self.ttnn.permute(x, list(dims), memory_config=mc))
+        cfg = self._config(name, "ttnn.permute", memory_config)
+
+        def call(ts, mc, kwargs):
+            return self.ttnn.permute(ts[0], list(dims), memory_config=mc)
+
+        return self._issue(name, "ttnn.permute", [x], call, cfg)
 
     def reshape(self, x, shape: Sequence[int], *, name: str, memory_config=None):
-        mc, _ = self._place(name, "ttnn.reshape", memory_config)
-        return self._done(name, self.ttnn.reshape(x, [int(d) for d in shape], memory_config=mc))
+        cfg = self._config(name, "ttnn.reshape", memory_config)
+
+        def call(ts, mc, kwargs):
+            return self.ttnn.reshape(ts[0], [int(d) for d in shape], memory_config=mc)
+
+        return self._issue(name, "ttnn.reshape", [x], call, cfg)
 
     def concat(self, tensors, dim: int = 0, *, name: str, memory_config=None):
-        mc, _ = self._place(name, "ttnn.concat", memory_config)
-        return self._done(name, self.ttnn.concat(list(tensors), dim, memory_config=mc))
+        cfg = self._config(name, "ttnn.concat", memory_config)
+
+        def call(ts, mc, kwargs):
+            return self.ttnn.concat(list(ts), dim, memory_config=mc)
+
+        return self._issue(name, "ttnn.concat", list(tensors), call, cfg)
 
     def slice(self, x, starts, ends, steps=None, *, name: str, memory_config=None):
-        mc, _ = self._place(name, "ttnn.slice", memory_config)
+        cfg = self._config(name, "ttnn.slice", memory_config)
         steps = list(steps or [1] * len(starts))
-        return self._done(name, self.ttnn.slice(x, list(starts), list(ends), steps, memory_config=mc))
+
+        def call(ts, mc, kwargs):
+            return self.ttnn.slice(ts[0], list(starts), list(ends), steps, memory_config=mc)
+
+        return self._issue(name, "ttnn.slice", [x], call, cfg)
+
+
+# ---------------------------------------------------------------------------------------------------------
+# A whole model, op by op
+# ---------------------------------------------------------------------------------------------------------
+
+
+def capture_model(model, batch: int, *, device: Any, channels: int | None = None, plan: Plan | None = None,
+                  fallback: bool = True, device_kind: str = "mock") -> Trace:
+    """Run ``model`` (an OpModel) at ``batch`` on ``device``, every op captured separately (see the module doc).
+
+    Returns the op trace of the run: the TraceBackend's entries, in issue order, each with a ``device`` record
+    (ok / error, L1 per core, fits_l1, device ops, planned and used placement, fallback and its reason,
+    attempts), plus any inserted ``to_memory_config`` entries; ``meta["device"]`` sums it up.  A model built
+    from shapes only gets random weights of the right shapes (the device computes nothing that matters here).
+    """
+    plan = plan or default_plan(model.kind)
+    channels = channels or model.spec.num_input_channels
+    trace = model.trace(batch, channels=channels, plan=plan)
+    be = TtnnBackend(plan, device, trace=trace, per_op=True, fallback=fallback)
+    start = time.perf_counter()
+    if any(isinstance(v, ShapeOnly) for v in model.params.values()):
+        # shapes only: uninitialised device tensors of the weights' shapes (the data never matters here)
+        P = {name: be.from_torch(value, name=name) for name, value in model.params.items()}
+    else:
+        P = model.bind(be)
+    x = be.from_torch(ShapeOnly((batch, model.spec.context_length, channels)), name="past_values")
+    out = model.forward(be, P, x)
+    out_spec = tensor_spec(out[0] if isinstance(out, (list, tuple)) else out)
+    del out, x, P
+    model._bound = None  # release the device weights
+    seconds = time.perf_counter() - start
+    records = be.records
+    meta = dict(trace.meta)
+    meta["device"] = summarize(records, device_kind=device_kind, device=device, seconds=seconds,
+                               output=out_spec)
+    return Trace(ops=records, tensors=trace.tensors, meta=meta)
+
+
+def summarize(records: list[dict], *, device_kind: str = "mock", device: Any = None, seconds: float | None = None,
+              output: dict | None = None) -> dict:
+    """What a per-op run amounts to: op counts, failures, fallbacks, inserted moves, the L1 maxima."""
+    ran = [e for e in records if "device" in e]
+    peak = max(ran, key=lambda e: e["device"]["l1_peak_per_core"], default=None)
+    total = max(ran, key=lambda e: e["device"]["l1_total_per_core"], default=None)
+    out = {
+        "kind": device_kind,
+        "ops": len(ran),
+        "ok": sum(e["device"]["ok"] for e in ran),
+        "failed": [e["name"] for e in ran if not e["device"]["ok"]],
+        "not_fitting_l1": [e["name"] for e in ran if not e["device"]["fits_l1"]],
+        "fallbacks": [{"name": e["name"], "planned": e["device"]["planned"], "used": e["device"]["output"],
+                       "reason": e["device"]["fallback_reason"]} for e in ran if e["device"]["fallback"]],
+        "inserted": [e["name"] for e in ran if e.get("inserted")],
+        "max_l1_peak_per_core": {"bytes": peak["device"]["l1_peak_per_core"], "op": peak["name"]} if peak else None,
+        "max_l1_total_per_core": {"bytes": total["device"]["l1_total_per_core"], "op": total["name"]} if total
+        else None,
+        "l1_limit_per_core": ran[0]["device"]["l1_limit_per_core"] if ran else None,
+        "device_ops": sum(len(e["device"]["device_ops"]) for e in ran),
+    }
+    if device is not None:
+        out["info"] = md.device_info(device)
+    if seconds is not None:
+        out["seconds"] = round(seconds, 3)
+    if output is not None:
+        out["output"] = output
+    return out
+
+
+def format_summary(result: Trace) -> str:
+    """Lines for a terminal: totals, L1 maxima and every fallback with its reason."""
+    d = result.meta["device"]
+    kib = 1024.0
+    lines = [f"device {d['kind']}: {d['ok']}/{d['ops']} ops accepted ({d['device_ops']} device ops), "
+             f"{len(d['fallbacks'])} fallbacks, {len(d['inserted'])} inserted moves"
+             + (f", {d['seconds']:.1f} s" if "seconds" in d else "")]
+    if d["max_l1_peak_per_core"]:
+        lines.append(f"  L1 per core: op peak max {d['max_l1_peak_per_core']['bytes'] / kib:.1f} KiB "
+                     f"({d['max_l1_peak_per_core']['op']}), with live tensors max "
+                     f"{d['max_l1_total_per_core']['bytes'] / kib:.1f} KiB ({d['max_l1_total_per_core']['op']}), "
+                     f"bank {d['l1_limit_per_core'] / kib:.1f} KiB")
+    for f in d["fallbacks"]:
+        reason = (f["reason"] or "").splitlines()
+        lines.append(f"  fallback {f['name']}: {_short_placement(f['planned'])} -> "
+                     f"{f['used']['memory'] if f['used'] else '?'}: {' '.join(r.strip() for r in reason)[:300]}")
+    for name in d["failed"]:
+        lines.append(f"  FAILED {name}")
+    return "\n".join(lines)
+
+
+def _short_placement(p: dict) -> str:
+    s = p.get("memory", "?")
+    if p.get("grid") is not None:
+        s += "({}x{})".format(*p["grid"])
+    elif p.get("core_count") is not None:
+        s += f"({p['core_count']} cores)"
+    if p.get("program_config") is not None:
+        s += " + program_config"
+    return s

@@ -105,6 +105,7 @@ _QUIET_DEFAULTS = {"TT_LOGGER_LEVEL": "off", "LOGURU_LEVEL": "WARNING"}
 _current_device: Any = None
 _l1_cache: dict[int, dict[str, int]] = {}
 _version_checked = False
+_hardware = False
 
 
 # --------------------------------------------------------------------------- environment
@@ -148,9 +149,20 @@ def apply_mock_environment(cache_dir: str | os.PathLike | None = None) -> dict[s
     return {key: os.environ[key] for key in env}
 
 
+def use_hardware() -> None:
+    """Use these helpers with real hardware: import_ttnn() no longer applies the mock environment.
+
+    Call it before anything imports ttnn, then open the device with ``ttnn.open_device`` (``open_device()``
+    here is the mock's). Everything else (capture_on, memory_config, from_numpy, l1_limits, ...) takes the
+    device handle as it comes. Used by ``opcast trace --device wormhole``.
+    """
+    global _hardware
+    _hardware = True
+
+
 def import_ttnn():
-    """Import ttnn with the mock environment applied (applied here unless the caller set it up)."""
-    if "TT_METAL_MOCK_CLUSTER_DESC_PATH" not in os.environ:
+    """Import ttnn with the mock environment applied (unless the caller set it up, or use_hardware())."""
+    if not _hardware and "TT_METAL_MOCK_CLUSTER_DESC_PATH" not in os.environ:
         apply_mock_environment()
     import ttnn
 

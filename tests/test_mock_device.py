@@ -1,11 +1,10 @@
 """The ttnn mock Wormhole n150 (sweeps/mock_device.py): L1 use and legality of real ttnn calls.
 
-Runs in the Python 3.12 environment of scripts/setup_mock.sh:
-    .venv-mock/bin/python -m pytest tests/test_mock_device.py
+Runs in the Python 3.12 environment of scripts/setup_mock.sh (opcast is installed there):
+    cd tests && ../.venv-mock/bin/python -m pytest -m mock test_mock_device.py
 and skips where ttnn is not installed (the main 3.11 environment).
 """
 
-import importlib
 import importlib.util
 import json
 import sys
@@ -16,15 +15,12 @@ import pytest
 if importlib.util.find_spec("ttnn") is None:
     pytest.skip("ttnn is not installed (run scripts/setup_mock.sh, then use .venv-mock)", allow_module_level=True)
 
-try:  # the installed package if it is there (it needs the 3.11 build), else the source folder
-    md = importlib.import_module("opcast.sweeps.mock_device")
-except ImportError:
-    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-    md = importlib.import_module("sweeps.mock_device")
+import numpy as np  # noqa: E402
+
+from opcast.sweeps import mock_device as md  # noqa: E402
 
 md.apply_mock_environment()  # before ttnn is imported: it reads the environment when it starts
-ttnn = pytest.importorskip("ttnn")
-np = pytest.importorskip("numpy")
+import ttnn  # noqa: E402
 
 pytestmark = pytest.mark.mock
 
