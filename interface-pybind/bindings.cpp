@@ -4,15 +4,16 @@
 #include <pybind11/pybind11.h>
 #include <pybind11/stl.h>
 
+#include <rapidjson/document.h>
+
 #include <cmath>
 #include <cstring>
-#include <nlohmann/json.hpp>
+#include <vector>
 
 #include "opcast/features.hpp"
 #include "opcast/predictor.hpp"
 
 namespace py = pybind11;
-using nlohmann::json;
 
 namespace {
 
@@ -21,47 +22,74 @@ py::str lossy_str(const char* s) {
   return py::reinterpret_steal<py::str>(PyUnicode_DecodeUTF8(s, static_cast<Py_ssize_t>(std::strlen(s)), "replace"));
 }
 
-json to_json(py::handle h, int depth = 0) {
+using Pool = rapidjson::MemoryPoolAllocator<>;
+using Doc = rapidjson::GenericDocument<rapidjson::UTF8<>, Pool>;
+
+rapidjson::SizeType json_size(std::size_t n) {
+  if (n > 0xFFFFFFFFu) throw opcast::QueryError("", "string of " + std::to_string(n) + " bytes in a query");
+  return static_cast<rapidjson::SizeType>(n);
+}
+
+// A Python query (dicts, lists, tuples, str, int, float, bool, None, numpy scalars) as JSON events
+// into a rapidjson document: the DOM the C++ query parser walks, as for JSON text.
+bool to_json(py::handle h, Doc& doc, int depth = 0) {
   if (depth > 32) throw opcast::QueryError("", "query nested deeper than 32 levels");
-  if (h.is_none()) return nullptr;
-  if (py::isinstance<py::bool_>(h)) return h.cast<bool>();
+  if (h.is_none()) return doc.Null();
+  if (py::isinstance<py::bool_>(h)) return doc.Bool(h.cast<bool>());
   if (py::isinstance<py::int_>(h)) {
     try {
-      return h.cast<std::int64_t>();
+      return doc.Int64(h.cast<std::int64_t>());
     } catch (const py::cast_error&) {
       throw opcast::QueryError("", "integer out of range: " + py::str(h).cast<std::string>());
     }
   }
-  if (py::isinstance<py::float_>(h)) return h.cast<double>();
-  if (py::isinstance<py::str>(h)) return h.cast<std::string>();
+  if (py::isinstance<py::float_>(h)) return doc.Double(h.cast<double>());
+  if (py::isinstance<py::str>(h)) {
+    const std::string s = h.cast<std::string>();
+    return doc.String(s.data(), json_size(s.size()), true);
+  }
   if (py::isinstance<py::dict>(h)) {
-    json obj = json::object();
+    doc.StartObject();
+    rapidjson::SizeType n = 0;
     for (auto item : h.cast<py::dict>()) {
       if (!py::isinstance<py::str>(item.first))
         throw opcast::QueryError("", "dict keys must be strings, got " + py::repr(item.first).cast<std::string>());
-      obj[item.first.cast<std::string>()] = to_json(item.second, depth + 1);
+      const std::string key = item.first.cast<std::string>();
+      doc.Key(key.data(), json_size(key.size()), true);
+      to_json(item.second, doc, depth + 1);
+      ++n;
     }
-    return obj;
+    return doc.EndObject(n);
   }
   if (py::isinstance<py::list>(h) || py::isinstance<py::tuple>(h)) {
-    json arr = json::array();
-    for (auto item : h) arr.push_back(to_json(item, depth + 1));
-    return arr;
+    doc.StartArray();
+    rapidjson::SizeType n = 0;
+    for (auto item : h) {
+      to_json(item, doc, depth + 1);
+      ++n;
+    }
+    return doc.EndArray(n);
   }
   // numpy scalars and other numbers: ints stay ints so shapes from numpy arrays work.
-  if (py::hasattr(h, "__index__")) return h.attr("__index__")().cast<std::int64_t>();
-  if (py::hasattr(h, "__float__")) return h.attr("__float__")().cast<double>();
+  if (py::hasattr(h, "__index__")) return doc.Int64(h.attr("__index__")().cast<std::int64_t>());
+  if (py::hasattr(h, "__float__")) return doc.Double(h.attr("__float__")().cast<double>());
   throw opcast::QueryError("", "unsupported value of type " + py::type::of(h).attr("__name__").cast<std::string>() +
                                    "; expected dict, list, str, int, float, bool or None");
 }
 
 opcast::Query to_query(py::handle q) {
-  if (py::isinstance<py::str>(q)) return opcast::parse_query(q.cast<std::string>());
-  if (py::isinstance<py::bytes>(q)) return opcast::parse_query(q.cast<std::string>());
+  if (py::isinstance<py::str>(q)) return opcast::parse_query(q.cast<std::string_view>());
+  if (py::isinstance<py::bytes>(q)) return opcast::parse_query(q.cast<std::string_view>());
   if (!py::isinstance<py::dict>(q))
     throw opcast::QueryError("", "expected a query as a dict or a JSON string, got " +
                                      py::type::of(q).attr("__name__").cast<std::string>());
-  return opcast::parse_query_json(to_json(q));
+  // The DOM lives in a pool on this stack frame (a heap chunk only for very large queries).
+  alignas(16) char buffer[8192];
+  Pool pool(buffer, sizeof buffer, 16384);
+  Doc doc(&pool);
+  auto generate = [&](Doc& d) { return to_json(q, d); };
+  doc.Populate(generate);
+  return opcast::parse_query_value(doc);
 }
 
 // Parses every query; with collect_errors, a bad one yields its message instead of raising.

@@ -1,4 +1,9 @@
 #include <gtest/gtest.h>
+#include <rapidjson/document.h>
+
+#include <atomic>
+#include <nlohmann/json.hpp>
+#include <thread>
 
 #include "opcast/query.hpp"
 
@@ -112,4 +117,186 @@ TEST(Query, ShortJsonRoundTrip) {
   const Query q = parse_query(kShortMatmul);
   const Query again = parse_query(to_short_json(q));
   EXPECT_EQ(to_short_json(again), to_short_json(q));
+}
+
+// ---- the text parser: rapidjson for plain text, nlohmann for the rest, one builder ------------
+
+namespace {
+
+std::string error_message(const std::string& json) {
+  try {
+    parse_query(json);
+  } catch (const QueryError& e) {
+    return e.what();
+  }
+  return "<no error>";
+}
+
+const char* kExpQuery = R"({"op": "ttnn.exp", "inputs": [{"shape": [1, 1, 64, 64], "dtype": "bfloat16", "layout": "TILE",
+  "memory": "L1_HEIGHT_SHARDED", "grid": [2, 1]}], "attributes": {"note": "x"}})";
+
+}  // namespace
+
+TEST(QueryText, EscapesBomAndNonAsciiReadTheSame) {
+  const std::string expected = to_short_json(parse_query(kExpQuery));
+  // \u escapes and non-ASCII text take the nlohmann path; a UTF-8 BOM is skipped on both.
+  std::string escaped = kExpQuery;
+  escaped.replace(escaped.find("bfloat16"), 8, "bfl\\u006fat16");
+  EXPECT_EQ(to_short_json(parse_query(escaped)), expected);
+  std::string accented = kExpQuery;
+  accented.replace(accented.find("\"x\""), 3, "\"\xc3\xa9t\xc3\xa9\"");
+  EXPECT_EQ(to_short_json(parse_query(accented)), expected);
+  EXPECT_EQ(to_short_json(parse_query("\xEF\xBB\xBF" + std::string(kExpQuery))), expected);
+  EXPECT_EQ(to_short_json(parse_query(std::string(kExpQuery) + " \n\t\r")), expected);
+}
+
+TEST(QueryText, RepeatedKeyKeepsTheLastValue) {
+  const char* plain = R"({"op": "ttnn.relu", "op": "ttnn.exp", "inputs": [{"shape": [32, 32], "dtype": "float32",
+    "dtype": "bfloat16", "layout": "TILE", "memory": "DRAM_INTERLEAVED"}]})";
+  const Query q = parse_query(plain);
+  EXPECT_EQ(q.op->name, "ttnn.exp");
+  EXPECT_EQ(q.inputs[0].dtype, DType::bfloat16);
+  std::string escaped = plain;
+  escaped.replace(escaped.find("ttnn.exp"), 8, "ttnn.\\u0065xp");
+  EXPECT_EQ(parse_query(escaped).op->name, "ttnn.exp");
+}
+
+TEST(QueryText, FirstUnknownKeyInKeyOrder) {
+  const char* json = R"({"op": "ttnn.exp", "inputs": [{"zeta": 1, "shape": [32, 32], "dtype": "bfloat16",
+    "layout": "TILE", "memory": "DRAM_INTERLEAVED", "beta": 2}]})";
+  EXPECT_EQ(error_field(json), "inputs[0].beta");
+}
+
+TEST(QueryText, NumbersThatAreNotDims) {
+  EXPECT_EQ(error_message(exp_query("shape", "[32, 2.0]")),
+            "inputs[0].shape[1]: expected an integer in [1, 2147483648], got 2.0");
+  EXPECT_EQ(error_message(exp_query("shape", "[32, 18446744073709551616]")),
+            "inputs[0].shape[1]: expected an integer in [1, 2147483648], got 1.8446744073709552e+19");
+  EXPECT_EQ(error_message(exp_query("shape", "[32, 18446744073709551615]")),
+            "inputs[0].shape[1]: expected an integer in [1, 2147483648], got 18446744073709551615");
+  EXPECT_EQ(error_message(exp_query("shape", "[32, -9223372036854775808]")),
+            "inputs[0].shape[1]: expected an integer in [1, 2147483648], got -9223372036854775808");
+  EXPECT_EQ(error_message(exp_query("shape", "[32, -0]")),
+            "inputs[0].shape[1]: expected an integer in [1, 2147483648], got 0");
+  // Out of double range: malformed JSON (a QueryError, not nlohmann's out_of_range escaping).
+  for (const char* n : {"1e400", "5121.7976931348623159e308", "-1e309"}) {
+    EXPECT_EQ(error_field(exp_query("shape", std::string("[32, ") + n + "]")), "") << n;
+    EXPECT_NE(error_message(exp_query("shape", std::string("[32, ") + n + "]")).find("malformed JSON"), std::string::npos);
+  }
+}
+
+TEST(QueryText, MalformedTextIsAQueryErrorOnTheWholeQuery) {
+  const std::string q = kExpQuery;
+  const std::string cases[] = {
+      q.substr(0, 40) + std::string(1, '\0') + q.substr(40),
+      "\xEF" + q,                              // part of a byte order mark
+      R"({"op": "ttnn.exp", "inputs": [], "x": "\uDC00"})",  // lone low surrogate
+      "{\"op\": \"ttnn.exp\", \"x\": \"\xff\"}",  // not UTF-8
+      "{\"op\": \"ttnn.exp\", \"x\": \"\x01\"}",  // raw control character
+      R"({"op": "ttnn.exp", "inputs": [NaN]})",
+      R"({"op": "ttnn.exp", "inputs": [1,]})",
+      R"({"op": "ttnn.exp", /* comment */ "inputs": []})",
+      R"({"op": "ttnn.exp", "inputs": [01]})",
+      std::string(100000, '['),
+      "",
+  };
+  for (const auto& text : cases) {
+    EXPECT_EQ(error_field(text), "") << text.substr(0, 60);
+    EXPECT_NE(error_message(text).find("malformed JSON"), std::string::npos) << text.substr(0, 60);
+  }
+}
+
+TEST(QueryText, NulByteEndsTheText) {
+  // As nlohmann reads it: whatever follows a NUL byte is not looked at.
+  const std::string text = kExpQuery + std::string(1, '\0') + "garbage";
+  EXPECT_EQ(to_short_json(parse_query(text)), to_short_json(parse_query(kExpQuery)));
+}
+
+TEST(QueryText, DeepNestingIsNotACrash) {
+  const std::string deep = std::string(100000, '[') + std::string(100000, ']');
+  EXPECT_EQ(error_field(R"({"op": "nope", "inputs": )" + deep + "}"), "op");
+  EXPECT_EQ(error_field(R"({"op": "ttnn.exp", "inputs": [)" + deep + "]}"), "inputs[0]");
+  EXPECT_EQ(error_message(R"({"op": "ttnn.exp", "inputs": [)" + deep + "]}"),
+            "inputs[0]: expected a tensor (short form {shape, dtype, layout, memory} or a TensorSpec), got "
+            "[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[...");
+}
+
+TEST(QueryText, ValuesInMessagesAreShownAsJson) {
+  // Objects in key order, a repeated key's last value, cut at 40 characters.
+  EXPECT_EQ(error_message(exp_query("shape", R"({"b": 1, "a": [1, 2], "b": "x"})")),
+            R"(inputs[0].shape: expected a list of 1 to 8 positive integers, got {"a":[1,2],"b":"x"})");
+  EXPECT_EQ(error_message(exp_query("shape", R"("a long string that goes on and on and on")")),
+            R"(inputs[0].shape: expected a list of 1 to 8 positive integers, got "a long string that goes on and on an...)");
+  EXPECT_EQ(error_message(exp_query("dtype", "[true, false, null, -1, 0.5]")),
+            "inputs[0].dtype: expected a dtype name, got [true,false,null,-1,0.5]");
+  EXPECT_EQ(error_message(exp_query("dtype", R"("\u00e9")")), "inputs[0].dtype: unknown dtype \"\xc3\xa9\"; expected "
+                                                               "bfloat16, bfloat8_b, bfloat4_b, float32, uint16, uint32 or int32");
+}
+
+TEST(QueryText, LargeQueriesSpillToTheHeap) {
+  // Text past the on-stack copy and a DOM past the on-stack pool still parse.
+  std::string big = R"({"op": "ttnn.exp", "attributes": {"pad": ")" + std::string(50000, 'x') + R"(", "list": [)";
+  for (int i = 0; i < 5000; ++i) big += (i ? ",{\"k\":" : "{\"k\":") + std::to_string(i) + "}";
+  big += R"(]}, "inputs": [{"shape": [1, 1, 64, 64], "dtype": "bfloat16", "layout": "TILE", "memory": "DRAM_INTERLEAVED"}]})";
+  const Query q = parse_query(big);
+  EXPECT_EQ(q.inputs[0].shape(), (std::vector<std::int64_t>{1, 1, 64, 64}));
+}
+
+TEST(QueryText, AllEntryPointsBuildTheSameQuery) {
+  const std::string expected = to_short_json(parse_query(kExpQuery));
+  EXPECT_EQ(to_short_json(parse_query_json(nlohmann::json::parse(kExpQuery))), expected);
+  rapidjson::Document doc;
+  doc.Parse(kExpQuery);
+  ASSERT_FALSE(doc.HasParseError());
+  EXPECT_EQ(to_short_json(parse_query_value(doc)), expected);
+  // Errors too: the same field and message whichever way the query came in.
+  const std::string bad = exp_query("shape", "[1, 1, 64, 0]");
+  EXPECT_EQ(error_message(bad), "inputs[0].shape[3]: expected an integer in [1, 2147483648], got 0");
+  try {
+    parse_query_json(nlohmann::json::parse(bad));
+    FAIL();
+  } catch (const QueryError& e) {
+    EXPECT_EQ(std::string(e.what()), error_message(bad));
+  }
+  // A deeply nested nlohmann value is replayed without recursion.
+  nlohmann::json deep = nlohmann::json::array();
+  for (int i = 0; i < 100000; ++i) deep = nlohmann::json::array({std::move(deep)});
+  nlohmann::json q = {{"op", "nope"}, {"inputs", std::move(deep)}};
+  try {
+    parse_query_json(q);
+    FAIL();
+  } catch (const QueryError& e) {
+    EXPECT_EQ(e.field(), "op");
+  }
+}
+
+TEST(QueryText, ThreadsParseIndependently) {
+  std::string escaped = kExpQuery;
+  escaped.replace(escaped.find("bfloat16"), 8, "bfl\\u006fat16");
+  const std::vector<std::string> texts = {kShortMatmul, kExpQuery, escaped, exp_query("shape", "[1, 0]")};
+  std::vector<std::string> expected;
+  for (const auto& t : texts) {
+    try {
+      expected.push_back(to_short_json(parse_query(t)));
+    } catch (const QueryError& e) {
+      expected.push_back(e.what());
+    }
+  }
+  std::atomic<int> mismatches{0};
+  std::vector<std::thread> threads;
+  for (int t = 0; t < 4; ++t)
+    threads.emplace_back([&, t] {
+      for (int i = 0; i < 2000; ++i) {
+        const std::size_t k = static_cast<std::size_t>(i + t) % texts.size();
+        std::string got;
+        try {
+          got = to_short_json(parse_query(texts[k]));
+        } catch (const QueryError& e) {
+          got = e.what();
+        }
+        if (got != expected[k]) ++mismatches;
+      }
+    });
+  for (auto& th : threads) th.join();
+  EXPECT_EQ(mismatches.load(), 0);
 }
