@@ -50,37 +50,119 @@ bool all_finite(const std::vector<double>& v) {
   return std::all_of(v.begin(), v.end(), [](double x) { return std::isfinite(x); });
 }
 
-// B outputs of a dense layer kept in registers across the whole input loop (one FMA per weight,
-// no load/store of the outputs per input).
-template <int B>
-__attribute__((always_inline)) inline void dense_block(const float* __restrict x, std::uint32_t in, std::uint32_t n_out,
-                                                       const float* __restrict wt, const float* __restrict bias,
-                                                       std::uint32_t o0, float* __restrict out) {
-  float acc[B];
-  for (int k = 0; k < B; ++k) acc[k] = bias[o0 + k];
-  for (std::uint32_t i = 0; i < in; ++i) {
-    const float xi = x[i];
-    const float* row = wt + static_cast<std::size_t>(i) * n_out + o0;
-    for (int k = 0; k < B; ++k) acc[k] += xi * row[k];
+// The kernels are written once over a float vector type V: v8 (one AVX register) in the AVX2 + FMA
+// build, v4 (one SSE / NEON register) in the portable one. Vu is V readable at any float address
+// (like immintrin's __m256_u); vectors only travel through macros and always-inlined code.
+typedef float v4 __attribute__((vector_size(16)));
+typedef float v4u __attribute__((vector_size(16), aligned(4), may_alias));
+typedef float v8 __attribute__((vector_size(32)));
+typedef float v8u __attribute__((vector_size(32), aligned(4), may_alias));
+template <typename V> struct Unaligned;
+template <> struct Unaligned<v4> { using type = v4u; };
+template <> struct Unaligned<v8> { using type = v8u; };
+template <typename V> constexpr std::uint32_t kLanes = sizeof(V) / sizeof(float);
+#define OPCAST_INLINE __attribute__((always_inline)) inline
+#define LOAD(V, p) (*reinterpret_cast<const typename Unaligned<V>::type*>(p))
+#define STORE(V, p, v) (*reinterpret_cast<typename Unaligned<V>::type*>(p) = (v))
+
+// N vectors of outputs of a dense layer kept in registers across the whole input loop (one FMA
+// per weight, no load/store of the outputs per input), over the given rows of W^T (the inputs
+// that are not 0).
+template <typename V, int N>
+OPCAST_INLINE void block_rows(const float* __restrict xs, const std::uint32_t* __restrict rows, std::uint32_t n_rows,
+                              std::uint32_t n_out, const float* __restrict wt, const float* __restrict bias,
+                              std::uint32_t o0, float* __restrict out) {
+  constexpr std::uint32_t L = kLanes<V>;
+  V acc[N];
+  for (int k = 0; k < N; ++k) acc[k] = LOAD(V, bias + o0 + L * k);
+  for (std::uint32_t j = 0; j < n_rows; ++j) {
+    const float xj = xs[j];
+    const float* row = wt + static_cast<std::size_t>(rows[j]) * n_out + o0;
+    for (int k = 0; k < N; ++k) acc[k] += xj * LOAD(V, row + L * k);
   }
-  for (int k = 0; k < B; ++k) out[o0 + k] = acc[k];
+  for (int k = 0; k < N; ++k) STORE(V, out + o0 + L * k, acc[k]);
 }
 
-// out = activation(bias + x * W^T), W stored transposed. Cloned for AVX2+FMA where the CPU has it.
-#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__)
-__attribute__((target_clones("arch=haswell", "default")))
-#endif
-void dense(const float* __restrict x, std::uint32_t in, std::uint32_t n_out, const float* __restrict wt,
-           const float* __restrict bias, std::uint32_t activation, float* __restrict out) {
+// N vectors of outputs over all inputs, with two accumulator sets (even and odd inputs): twice
+// the independent FMA chains, so a 32-wide layer is not bound by FMA latency.
+template <typename V, int N>
+OPCAST_INLINE void block2(const float* __restrict x, std::uint32_t in, std::uint32_t n_out, const float* __restrict wt,
+                          const float* __restrict bias, std::uint32_t o0, float* __restrict out) {
+  constexpr std::uint32_t L = kLanes<V>;
+  V acc[N], acc2[N];
+  for (int k = 0; k < N; ++k) acc[k] = LOAD(V, bias + o0 + L * k), acc2[k] = V{};
+  std::uint32_t i = 0;
+  for (; i + 2 <= in; i += 2) {
+    const float x0 = x[i], x1 = x[i + 1];
+    const float* row0 = wt + static_cast<std::size_t>(i) * n_out + o0;
+    const float* row1 = row0 + n_out;
+    for (int k = 0; k < N; ++k) acc[k] += x0 * LOAD(V, row0 + L * k);
+    for (int k = 0; k < N; ++k) acc2[k] += x1 * LOAD(V, row1 + L * k);
+  }
+  if (i < in) {
+    const float* row0 = wt + static_cast<std::size_t>(i) * n_out + o0;
+    for (int k = 0; k < N; ++k) acc[k] += x[i] * LOAD(V, row0 + L * k);
+  }
+  for (int k = 0; k < N; ++k) STORE(V, out + o0 + L * k, acc[k] + acc2[k]);
+}
+
+// One output column (widths that are not a multiple of the vector width).
+OPCAST_INLINE float column(const float* __restrict x, std::uint32_t in, std::uint32_t n_out, const float* __restrict wt,
+                           float bias, std::uint32_t o) {
+  float acc = bias;
+  for (std::uint32_t i = 0; i < in; ++i) acc += x[i] * wt[static_cast<std::size_t>(i) * n_out + o];
+  return acc;
+}
+
+// out = bias + xs * W^T over the given rows of W^T (W stored transposed).
+template <typename V>
+OPCAST_INLINE void dense_rows(const float* __restrict xs, const std::uint32_t* __restrict rows, std::uint32_t n_rows,
+                              std::uint32_t n_out, const float* __restrict wt, const float* __restrict bias,
+                              float* __restrict out) {
+  constexpr std::uint32_t L = kLanes<V>;
   std::uint32_t o = 0;
-  for (; o + 64 <= n_out; o += 64) dense_block<64>(x, in, n_out, wt, bias, o, out);
-  for (; o + 32 <= n_out; o += 32) dense_block<32>(x, in, n_out, wt, bias, o, out);
-  for (; o + 8 <= n_out; o += 8) dense_block<8>(x, in, n_out, wt, bias, o, out);
-  for (; o < n_out; ++o) dense_block<1>(x, in, n_out, wt, bias, o, out);
+  for (; o + 8 * L <= n_out; o += 8 * L) block_rows<V, 8>(xs, rows, n_rows, n_out, wt, bias, o, out);
+  for (; o + 4 * L <= n_out; o += 4 * L) block_rows<V, 4>(xs, rows, n_rows, n_out, wt, bias, o, out);
+  for (; o + L <= n_out; o += L) block_rows<V, 1>(xs, rows, n_rows, n_out, wt, bias, o, out);
+  for (; o < n_out; ++o) {
+    float acc = bias[o];
+    for (std::uint32_t j = 0; j < n_rows; ++j) acc += xs[j] * wt[static_cast<std::size_t>(rows[j]) * n_out + o];
+    out[o] = acc;
+  }
+}
+
+// out = bias + x * W^T, W stored transposed.
+template <typename V>
+OPCAST_INLINE void dense(const float* __restrict x, std::uint32_t in, std::uint32_t n_out, const float* __restrict wt,
+                         const float* __restrict bias, float* __restrict out) {
+  constexpr std::uint32_t L = kLanes<V>;
+  std::uint32_t o = 0;
+  for (; o + 4 * L <= n_out; o += 4 * L) block2<V, 4>(x, in, n_out, wt, bias, o, out);
+  for (; o + L <= n_out; o += L) block2<V, 1>(x, in, n_out, wt, bias, o, out);
+  for (; o < n_out; ++o) out[o] = column(x, in, n_out, wt, bias[o], o);
+}
+
+// bias + x . w for a one-output layer: a vector of partial sums, not one long chain.
+template <typename V>
+OPCAST_INLINE float dot(const float* __restrict x, const float* __restrict w, std::uint32_t n, float bias) {
+  constexpr std::uint32_t L = kLanes<V>;
+  V acc{};
+  std::uint32_t i = 0;
+  for (; i + L <= n; i += L) acc += LOAD(V, x + i) * LOAD(V, w + i);
+  float tail = 0.f;
+  for (; i < n; ++i) tail += x[i] * w[i];
+  float lanes[L];
+  std::memcpy(lanes, &acc, sizeof acc);
+  for (std::uint32_t half = L / 2; half > 0; half /= 2)
+    for (std::uint32_t k = 0; k < half; ++k) lanes[k] += lanes[k + half];
+  return bias + (lanes[0] + tail);
+}
+
+OPCAST_INLINE void activate(std::uint32_t activation, float* v, std::uint32_t n) {
   switch (activation) {
-    case 1: for (std::uint32_t k = 0; k < n_out; ++k) out[k] = out[k] > 0.f ? out[k] : 0.f; break;
-    case 2: for (std::uint32_t k = 0; k < n_out; ++k) out[k] = std::tanh(out[k]); break;
-    case 3: for (std::uint32_t k = 0; k < n_out; ++k) out[k] = out[k] > 0.f ? out[k] : 0.01f * out[k]; break;
+    case 1: for (std::uint32_t k = 0; k < n; ++k) v[k] = v[k] > 0.f ? v[k] : 0.f; break;
+    case 2: for (std::uint32_t k = 0; k < n; ++k) v[k] = std::tanh(v[k]); break;
+    case 3: for (std::uint32_t k = 0; k < n; ++k) v[k] = v[k] > 0.f ? v[k] : 0.01f * v[k]; break;
     default: break;
   }
 }
@@ -140,19 +222,106 @@ Ensemble Ensemble::from_bytes(const std::string& data, const std::string& where)
     e.members_.push_back(std::move(member));
   }
   if (!r.done()) r.fail("trailing bytes");
+  // The members' first layers side by side: [n_features x first_width].
+  for (Member& m : e.members_) {
+    m.first_offset = e.first_width_;
+    e.first_width_ += m.layers.front().out;
+  }
+  e.feature_ref_.resize(n_features);
+  for (std::size_t i = 0; i < n_features; ++i) {
+    const double mean_in_std = static_cast<double>(e.feature_mean_[i]) * e.feature_inv_std_[i];
+    e.feature_ref_[i] = std::fabs(mean_in_std) <= 4.0 ? 0.f : e.feature_mean_[i];
+  }
+  e.first_weights_t_.resize(static_cast<std::size_t>(n_features) * e.first_width_);
+  e.first_bias_.resize(e.first_width_);
+  for (Member& m : e.members_) {
+    Layer& l = m.layers.front();
+    for (std::uint32_t i = 0; i < n_features; ++i)
+      std::copy_n(l.weights_t.begin() + static_cast<std::ptrdiff_t>(i) * l.out, l.out,
+                  e.first_weights_t_.begin() + static_cast<std::ptrdiff_t>(i * e.first_width_ + m.first_offset));
+    // (f - mean) * s = (f - ref) * s + (ref - mean) * s: the second term is a constant input.
+    for (std::uint32_t o = 0; o < l.out; ++o) {
+      double b = l.bias[o];
+      for (std::uint32_t i = 0; i < n_features; ++i)
+        b += static_cast<double>(l.weights_t[static_cast<std::size_t>(i) * l.out + o]) *
+             ((static_cast<double>(e.feature_ref_[i]) - e.feature_mean_[i]) * e.feature_inv_std_[i]);
+      e.first_bias_[m.first_offset + o] = static_cast<float>(b);
+    }
+    std::vector<float>().swap(l.weights_t);  // served from first_weights_t_
+    std::vector<float>().swap(l.bias);
+  }
   return e;
 }
 
-double Ensemble::forward(const Member& m, const float* x, float* a, float* b) const {
-  const float* in = x;
-  float* out = a;
-  for (const Layer& layer : m.layers) {
-    dense(in, layer.in, layer.out, layer.weights_t.data(), layer.bias.data(), layer.activation, out);
-    in = out;
-    out = (out == a) ? b : a;
+namespace {
+
+// One row: normalise, the fused first layer, then each member's remaining layers. Compiled twice
+// (AVX2 + FMA where the CPU has them, plain x86-64 otherwise); the CPU check happens once.
+template <typename V, typename Members>
+OPCAST_INLINE EnsembleOutput forward_row(
+    const double* f, std::size_t nf, const float* ref, const float* inv_std, const float* first_wt,
+    const float* first_bias, std::size_t first_width, const Members& members, double y_mean, double y_std,
+    std::size_t max_width, float* scratch, std::uint32_t* rows) {
+  float* x = scratch;
+  float* h = x + nf;
+  float* a = h + first_width;
+  float* b = a + max_width;
+  std::uint32_t n_rows = 0;
+  for (std::size_t i = 0; i < nf; ++i) {
+    const float v = static_cast<float>((f[i] - ref[i]) * inv_std[i]);
+    x[n_rows] = v;
+    rows[n_rows] = static_cast<std::uint32_t>(i);
+    n_rows += v != 0.f;  // a 0 input adds nothing: its weight row is skipped
   }
-  return static_cast<double>(in[0]) * y_std_ + y_mean_;
+  dense_rows<V>(x, rows, n_rows, static_cast<std::uint32_t>(first_width), first_wt, first_bias, h);
+  double sum = 0, sum_sq = 0;
+  for (const auto& m : members) {
+    const auto& layers = m.layers;
+    float* in = h + m.first_offset;
+    activate(layers.front().activation, in, layers.front().out);
+    for (std::size_t l = 1; l < layers.size(); ++l) {
+      const auto& layer = layers[l];
+      float* out = in == a ? b : a;
+      if (layer.out == 1) out[0] = dot<V>(in, layer.weights_t.data(), layer.in, layer.bias[0]);
+      else dense<V>(in, layer.in, layer.out, layer.weights_t.data(), layer.bias.data(), out);
+      activate(layer.activation, out, layer.out);
+      in = out;
+    }
+    const double y = static_cast<double>(in[0]) * y_std + y_mean;
+    sum += y;
+    sum_sq += y * y;
+  }
+  const double n = static_cast<double>(members.size());
+  EnsembleOutput result;
+  result.mean = sum / n;
+  result.std = std::sqrt(std::max(0.0, sum_sq / n - result.mean * result.mean));
+  return result;
 }
+
+#define OPCAST_FORWARD_ARGS                                                                                   \
+  const double *f, std::size_t nf, const float *ref, const float *inv_std, const float *first_wt,            \
+      const float *first_bias, std::size_t first_width, const Members &members, double y_mean, double y_std, \
+      std::size_t max_width, float *scratch, std::uint32_t *rows
+#define OPCAST_FORWARD_PASS \
+  f, nf, ref, inv_std, first_wt, first_bias, first_width, members, y_mean, y_std, max_width, scratch, rows
+
+template <typename Members>
+EnsembleOutput forward_generic(OPCAST_FORWARD_ARGS) {
+  return forward_row<v4>(OPCAST_FORWARD_PASS);
+}
+
+#if defined(__x86_64__) && defined(__GNUC__)
+template <typename Members>
+__attribute__((target("avx2,fma"))) EnsembleOutput forward_avx2(OPCAST_FORWARD_ARGS) {
+  return forward_row<v8>(OPCAST_FORWARD_PASS);
+}
+bool cpu_has_avx2_fma() {
+  static const bool yes = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
+  return yes;
+}
+#endif
+
+}  // namespace
 
 EnsembleOutput Ensemble::predict(const double* features) const {
   EnsembleOutput result;
@@ -164,23 +333,26 @@ void Ensemble::predict_rows(const double* features, std::size_t rows, EnsembleOu
   const std::size_t nf = feature_mean_.size();
   // Per-thread scratch: the predictor is shared across threads, its buffers are not.
   thread_local std::vector<float> scratch;
-  if (scratch.size() < 3 * max_width_) scratch.resize(3 * max_width_);
-  float* x = scratch.data();
-  float* a = x + max_width_;
-  float* b = a + max_width_;
-  const double n = static_cast<double>(members_.size());
+  thread_local std::vector<std::uint32_t> active;
+  const std::size_t need = nf + first_width_ + 2 * max_width_;
+  if (scratch.size() < need) scratch.resize(need);
+  if (active.size() < nf) active.resize(nf);
+#if defined(__x86_64__) && defined(__GNUC__)
+  const bool avx2 = cpu_has_avx2_fma();
+#endif
   for (std::size_t row = 0; row < rows; ++row) {
     const double* f = features + row * nf;
-    for (std::size_t i = 0; i < nf; ++i) x[i] = static_cast<float>((f[i] - feature_mean_[i]) * feature_inv_std_[i]);
-    double sum = 0, sum_sq = 0;
-    for (const Member& m : members_) {
-      const double y = forward(m, x, a, b);
-      sum += y;
-      sum_sq += y * y;
+#if defined(__x86_64__) && defined(__GNUC__)
+    if (avx2) {
+      out[row] = forward_avx2(f, nf, feature_ref_.data(), feature_inv_std_.data(), first_weights_t_.data(),
+                              first_bias_.data(), first_width_, members_, y_mean_, y_std_, max_width_, scratch.data(),
+                              active.data());
+      continue;
     }
-    const double mean = sum / n;
-    out[row].mean = mean;
-    out[row].std = std::sqrt(std::max(0.0, sum_sq / n - mean * mean));
+#endif
+    out[row] = forward_generic(f, nf, feature_ref_.data(), feature_inv_std_.data(), first_weights_t_.data(),
+                               first_bias_.data(), first_width_, members_, y_mean_, y_std_, max_width_, scratch.data(),
+                               active.data());
   }
 }
 

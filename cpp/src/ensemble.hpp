@@ -22,6 +22,7 @@ class Ensemble {
   std::size_t members() const { return members_.size(); }
   std::size_t n_features() const { return feature_mean_.size(); }
   EnsembleOutput predict(const double* features) const;
+  // Row by row with the same arithmetic as predict: a row's answer does not depend on the batch.
   void predict_rows(const double* features, std::size_t rows, EnsembleOutput* out) const;
 
  private:
@@ -32,12 +33,20 @@ class Ensemble {
   };
   struct Member {
     std::vector<Layer> layers;
+    std::size_t first_offset = 0;  // where its first layer's outputs sit in the fused first layer
   };
-  double forward(const Member& m, const float* x, float* a, float* b) const;
-
   std::vector<float> feature_mean_, feature_inv_std_;
+  // Inputs enter the fused first layer as (feature - feature_ref_) * feature_inv_std_, the rest of
+  // the standardisation folded into first_bias_: feature_ref_ is 0 where 0 lies within 4 std of
+  // the mean (one-hot and count features, mostly 0: their weight rows are skipped), the mean
+  // elsewhere (standardised exactly as before).
+  std::vector<float> feature_ref_;
   double y_mean_ = 0, y_std_ = 1;
   std::vector<Member> members_;
+  // Every member reads the same inputs: their first layers run as one [n_features x sum of widths]
+  // layer (first_weights_t), so the inputs are read once for all members.
+  std::vector<float> first_weights_t_, first_bias_;
+  std::size_t first_width_ = 0;
   std::size_t max_width_ = 0;
 };
 
