@@ -30,38 +30,61 @@ rapidjson::SizeType json_size(std::size_t n) {
   return static_cast<rapidjson::SizeType>(n);
 }
 
+void put_string(py::handle h, Doc& doc, bool key) {
+  Py_ssize_t n = 0;
+  const char* utf8 = PyUnicode_AsUTF8AndSize(h.ptr(), &n);
+  if (!utf8) {  // not encodable (lone surrogates): pybind11's own cast error, as always
+    PyErr_Clear();
+    (void)h.cast<std::string>();
+    throw py::cast_error("string not encodable as UTF-8");
+  }
+  if (key) doc.Key(utf8, json_size(static_cast<std::size_t>(n)), true);
+  else doc.String(utf8, json_size(static_cast<std::size_t>(n)), true);
+}
+
 // A Python query (dicts, lists, tuples, str, int, float, bool, None, numpy scalars) as JSON events
 // into a rapidjson document: the DOM the C++ query parser walks, as for JSON text.
 bool to_json(py::handle h, Doc& doc, int depth = 0) {
   if (depth > 32) throw opcast::QueryError("", "query nested deeper than 32 levels");
-  if (h.is_none()) return doc.Null();
-  if (py::isinstance<py::bool_>(h)) return doc.Bool(h.cast<bool>());
-  if (py::isinstance<py::int_>(h)) {
-    try {
-      return doc.Int64(h.cast<std::int64_t>());
-    } catch (const py::cast_error&) {
+  PyObject* o = h.ptr();
+  if (o == Py_None) return doc.Null();
+  if (PyBool_Check(o)) return doc.Bool(o == Py_True);
+  if (PyLong_Check(o)) {
+    int overflow = 0;
+    const long long v = PyLong_AsLongLongAndOverflow(o, &overflow);
+    if (overflow != 0 || (v == -1 && PyErr_Occurred())) {
+      PyErr_Clear();
       throw opcast::QueryError("", "integer out of range: " + py::str(h).cast<std::string>());
     }
+    return doc.Int64(v);
   }
-  if (py::isinstance<py::float_>(h)) return doc.Double(h.cast<double>());
-  if (py::isinstance<py::str>(h)) {
-    const std::string s = h.cast<std::string>();
-    return doc.String(s.data(), json_size(s.size()), true);
+  if (PyFloat_Check(o)) return doc.Double(PyFloat_AsDouble(o));
+  if (PyUnicode_Check(o)) {
+    put_string(h, doc, false);
+    return true;
   }
-  if (py::isinstance<py::dict>(h)) {
+  if (PyDict_Check(o)) {
     doc.StartObject();
     rapidjson::SizeType n = 0;
-    for (auto item : h.cast<py::dict>()) {
-      if (!py::isinstance<py::str>(item.first))
-        throw opcast::QueryError("", "dict keys must be strings, got " + py::repr(item.first).cast<std::string>());
-      const std::string key = item.first.cast<std::string>();
-      doc.Key(key.data(), json_size(key.size()), true);
-      to_json(item.second, doc, depth + 1);
+    Py_ssize_t pos = 0;
+    PyObject *key = nullptr, *value = nullptr;
+    while (PyDict_Next(o, &pos, &key, &value)) {
+      if (!PyUnicode_Check(key))
+        throw opcast::QueryError("", "dict keys must be strings, got " + py::repr(key).cast<std::string>());
+      put_string(key, doc, true);
+      to_json(value, doc, depth + 1);
       ++n;
     }
     return doc.EndObject(n);
   }
-  if (py::isinstance<py::list>(h) || py::isinstance<py::tuple>(h)) {
+  if (PyList_CheckExact(o) || PyTuple_CheckExact(o)) {
+    doc.StartArray();
+    const Py_ssize_t n = PySequence_Fast_GET_SIZE(o);
+    PyObject** items = PySequence_Fast_ITEMS(o);
+    for (Py_ssize_t i = 0; i < n; ++i) to_json(items[i], doc, depth + 1);
+    return doc.EndArray(static_cast<rapidjson::SizeType>(n));
+  }
+  if (PyList_Check(o) || PyTuple_Check(o)) {  // subclasses iterate as they define it
     doc.StartArray();
     rapidjson::SizeType n = 0;
     for (auto item : h) {
