@@ -845,7 +845,7 @@ bool plain_ascii(std::string_view s) {
 
 // The fast path: rapidjson parses a copy of the text in place (strings stay in the copy).
 bool parse_fast(std::string_view body, char* copy, DomScratch& dom) {
-  std::memcpy(copy, body.data(), body.size());
+  if (!body.empty()) std::memcpy(copy, body.data(), body.size());
   copy[body.size()] = '\0';
   rapidjson::InsituStringStream stream(copy);
   bool ok = false;
