@@ -249,6 +249,7 @@ def fit_op(op: str, configs: pd.DataFrame, out_dir: Path, cfg: TrainConfig, *,
         "device": "wormhole_b0",
         "tt_metal_commit": None,  # not recorded by these sources
         "feature_schema_version": _core.FEATURE_SCHEMA_VERSION,
+        "catalogue_sha256": hashlib.sha256(_core.catalogue_json().encode()).hexdigest(),
         "feature_names": names,
         "target": cfg.target,
         "dataset": {

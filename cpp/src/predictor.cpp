@@ -60,6 +60,12 @@ class OpModel {
       throw ModelError(where + ": trained with feature schema version " + std::to_string(schema) +
                        ", this library computes version " + std::to_string(kFeatureSchemaVersion) +
                        "; retrain the model with this opcast");
+    // The roofline reads per-op costs from the catalogue: a model trained on another catalogue would
+    // see shifted features.
+    const std::string catalogue = field("catalogue_sha256").get<std::string>();
+    if (catalogue != sha256_hex(std::string(catalogue_json())))
+      throw ModelError(where + ": trained with another op catalogue (catalogue_sha256 " + catalogue.substr(0, 12) +
+                       "...); retrain the model with this opcast");
     const auto names = field("feature_names").get<std::vector<std::string>>();
     const auto& ours = feature_names();
     if (names.size() != kNumFeatures || !std::equal(names.begin(), names.end(), ours.begin()))

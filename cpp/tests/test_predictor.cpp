@@ -72,6 +72,7 @@ struct ModelDir {
     m["op"] = op;
     m["feature_schema_version"] = kFeatureSchemaVersion;
     m["feature_names"] = std::vector<std::string>(feature_names().begin(), feature_names().end());
+    m["catalogue_sha256"] = sha256(std::string(catalogue_json()));
     m["target"] = target;
     m["domain"] = {{"min", std::vector<double>(kNumFeatures, -1e9)}, {"max", std::vector<double>(kNumFeatures, 1e9)}};
     m["interval"] = {{"k", 2.0}, {"sigma0", 0.0}};
@@ -130,6 +131,16 @@ TEST(Predictor, RefusesCorruptOrMismatchedModels) {
     FAIL() << "expected ModelError";
   } catch (const ModelError& e) {
     EXPECT_NE(std::string(e.what()).find("feature schema version"), std::string::npos);
+  }
+
+  m = d.write("ttnn.exp", linear_weights(0.0, {8.0}));
+  m["catalogue_sha256"] = std::string(64, '0');
+  d.write_manifest("ttnn.exp", m);
+  try {
+    Predictor p(d.root.string());
+    FAIL() << "expected ModelError";
+  } catch (const ModelError& e) {
+    EXPECT_NE(std::string(e.what()).find("another op catalogue"), std::string::npos);
   }
 
   std::string truncated = linear_weights(0.0, {8.0});
