@@ -264,7 +264,7 @@ class Trace:
                 ins += f" {scalar:g}"
             name = e["name"] if len(e["name"]) <= max_name else "..." + e["name"][-(max_name - 3):]
             d = e.get("device")
-            memory = _fmt_memory(d["output"] if d and d.get("output") else e["output"])
+            memory = format_memory(d["output"] if d and d.get("output") else e["output"])
             row = (str(i), name, e["op"], ins, _fmt_shape(e["output"]["shape"]), e["output"]["dtype"], memory)
             if on_device:
                 if d is None:
@@ -273,7 +273,7 @@ class Trace:
                     row += ("yes" if d["ok"] else "NO", f"{d['l1_peak_per_core'] / 1024:.1f}",
                             f"{d['l1_total_per_core'] / 1024:.1f}", "yes" if d["fits_l1"] else "NO",
                             ("inserted" if e.get("inserted") else
-                             f"from {_fmt_memory(d['planned'])}" if d["fallback"] else "-"))
+                             f"from {format_memory(d['planned'])}" if d["fallback"] else "-"))
             rows.append(row)
         widths = [max(len(r[c]) for r in rows) for c in range(len(rows[0]))]
         lines = ["  ".join(cell.ljust(w) for cell, w in zip(r, widths)).rstrip() for r in rows]
@@ -285,7 +285,7 @@ def _fmt_shape(shape) -> str:
     return "[" + ",".join(str(d) for d in shape) + "]"
 
 
-def _fmt_memory(spec: dict) -> str:
+def format_memory(spec: dict) -> str:
     """DRAM_INTERLEAVED, or L1_HEIGHT_SHARDED(8x1) / L1_WIDTH_SHARDED(12 cores) with the shard placement."""
     memory = spec.get("memory", "")
     if spec.get("grid") is not None:

@@ -50,7 +50,7 @@ import numpy as np
 from ..sweeps import mock_device as md
 from .backend import Backend
 from .params import ShapeOnly
-from .trace import Plan, Trace, default_plan
+from .trace import Plan, Trace, format_memory, default_plan
 
 DEVICES = ("mock", "wormhole")
 DRAM = "DRAM_INTERLEAVED"
@@ -702,11 +702,7 @@ def format_summary(result: Trace) -> str:
 
 
 def _short_placement(p: dict) -> str:
-    s = p.get("memory", "?")
-    if p.get("grid") is not None:
-        s += "({}x{})".format(*p["grid"])
-    elif p.get("core_count") is not None:
-        s += f"({p['core_count']} cores)"
+    s = format_memory(p) if p.get("memory") else "?"
     if p.get("program_config") is not None:
         s += " + program_config"
     return s
