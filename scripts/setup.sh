@@ -44,15 +44,14 @@ if [ ! -x .venv/bin/python ]; then
   "$python" -m venv .venv
 fi
 .venv/bin/python -m pip install -q --upgrade pip
-# torch first and pinned: any other request pulls gigabytes of CUDA wheels. Then the Hugging Face
-# references of the models: transformers (PatchTSMixer), and granite-tsfm 0.3.11 (TinyTimeMixer)
-# without its dependencies, because it pins torch<2.12 and pip would otherwise fall back to 0.3.2.
+# torch first and pinned: any other request pulls gigabytes of CUDA wheels. granite-tsfm 0.3.11
+# (TinyTimeMixer's reference) without its dependencies: it pins torch<2.12, and pip would otherwise
+# fall back to 0.3.2; the rest of the references come with opcast's `models` extra below.
 .venv/bin/python -m pip install -q -c scripts/constraints.txt torch
-.venv/bin/python -m pip install -q -c scripts/constraints.txt transformers deprecated einops datasets
 .venv/bin/python -m pip install -q --no-deps granite-tsfm==0.3.11
 echo "[setup] building and installing opcast (first build compiles mlpack: a few minutes)"
 # A fixed build folder keeps rebuilds incremental and holds the C++ tests that scripts/test.sh runs.
-.venv/bin/python -m pip install -q -c scripts/constraints.txt ".[test]" \
+.venv/bin/python -m pip install -q -c scripts/constraints.txt ".[test,models]" \
   -C build-dir=build/py311 -C cmake.define.OPCAST_BUILD_TESTS=ON \
   -C cmake.define.ENSMALLEN_INCLUDE_DIR="$deps/ensmallen/usr/include"
 .venv/bin/opcast --version
