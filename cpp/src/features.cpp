@@ -37,6 +37,13 @@ void account(const TensorDesc& t, Work& w) {
   else w.bytes_noc += b;
 }
 
+// 32-bit tiles take the destination register at full width: half as many tiles per pass and
+// slower unpack / pack. Measured on exp at large sizes: 39.7-46.6 ns per tile for float32 / uint32
+// against 32.8 for bfloat16 on 64 cores.
+double dest_factor(DType d) {
+  return d == DType::float32 || d == DType::uint32 || d == DType::int32 ? 1.25 : 1.0;
+}
+
 // Cycles of one 32x32x32 tile multiply-accumulate on a Tensix FPU: each fidelity phase is a pass.
 double matmul_tile_cycles(MathFidelity f) {
   switch (f) {
@@ -129,7 +136,7 @@ Work work(const Query& q, const WormholeSpec& spec) {
     case OpKind::data_movement: {
       w.cores = cores_for(q, w.tiles_out, spec);
       w.tiles_per_core = ceil_div(w.tiles_out, w.cores);
-      w.math_cycles = w.tiles_per_core * cpt;
+      w.math_cycles = w.tiles_per_core * cpt * dest_factor(a.dtype);
       w.flops = q.op->kind == OpKind::data_movement ? 0.0 : static_cast<double>(q.output.volume());
       break;
     }
