@@ -12,7 +12,7 @@ namespace opcast {
 
 // Bump when the meaning or order of any feature changes: model folders record the version they
 // were trained with and are refused on mismatch.
-inline constexpr int kFeatureSchemaVersion = 2;
+inline constexpr int kFeatureSchemaVersion = 3;
 inline constexpr std::size_t kNumFeatures = 50;
 using FeatureVector = std::array<double, kNumFeatures>;
 
