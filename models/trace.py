@@ -170,6 +170,18 @@ class Plan:
                 cfg.update(entry)
         return cfg
 
+    def resolve(self, name: str, op: str, memory_config=None, **explicit) -> dict:
+        """The op's placement from the plan, with the arguments a call site passes explicitly winning
+        (as in ttnn); a different memory config drops the plan's shard grid."""
+        cfg = self.op_config(name, op)
+        if memory_config is not None:
+            if memory_config != cfg["memory"]:
+                cfg.pop("grid", None)
+                cfg.pop("core_count", None)
+            cfg["memory"] = memory_config
+        cfg.update({key: value for key, value in explicit.items() if value is not None})
+        return cfg
+
     def tensor_config(self, name: str) -> dict:
         role = "input" if name in self.inputs else "weight"
         cfg = dict(self.defaults[role])
@@ -349,16 +361,7 @@ class TraceBackend(Backend):
             raise ValueError(f"duplicate op name {name!r}: names must be unique within a trace")
         self._names.add(name)
         op = TTNN_OPS[method]
-        cfg = self.plan.op_config(name, op)
-        if memory_config is not None:
-            if memory_config != cfg["memory"]:
-                cfg.pop("grid", None)
-                cfg.pop("core_count", None)
-            cfg["memory"] = memory_config
-        if dtype is not None:
-            cfg["dtype"] = dtype
-        if program_config is not None:
-            cfg["program_config"] = program_config
+        cfg = self.plan.resolve(name, op, memory_config, dtype=dtype, program_config=program_config)
         spec = TensorSpec.from_config(out_shape, cfg)
         attrs = {k: v for k, v in cfg.items() if k not in SPEC_KEYS}
         attrs.update(attributes or {})

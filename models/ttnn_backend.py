@@ -231,17 +231,8 @@ class TtnnBackend(Backend):
     # -- placement ---------------------------------------------------------------------------------------
     def _config(self, name: str, op: str, memory_config=None, dtype=None, program_config=None,
                 compute_kernel_config=None) -> dict:
-        cfg = self.plan.op_config(name, op)
-        if memory_config is not None:
-            if memory_config != cfg["memory"]:
-                cfg.pop("grid", None)
-                cfg.pop("core_count", None)
-            cfg["memory"] = memory_config
-        for key, value in (("dtype", dtype), ("program_config", program_config),
-                           ("compute_kernel_config", compute_kernel_config)):
-            if value is not None:
-                cfg[key] = value
-        return cfg
+        return self.plan.resolve(name, op, memory_config, dtype=dtype, program_config=program_config,
+                                 compute_kernel_config=compute_kernel_config)
 
     def _memory_config(self, cfg: dict, name: str):
         memory = cfg["memory"]
