@@ -21,7 +21,6 @@ from opcast.train import dataset as ds
 from opcast.train import fetch as fe
 from opcast.train import importers as im
 
-from conftest import shared_data_dir
 
 
 
@@ -322,11 +321,8 @@ def test_cli(http_root, tmp_path, monkeypatch, capsys):
 # The real data
 # ------------------------------------------------------------------------------------------------
 @pytest.mark.shared_data
-def test_real_exp_suspects_and_split():
-    data = shared_data_dir()
-    if data is None:
-        pytest.skip("real Wormhole measurements not found: ../shared/data (next to the repo) is absent and "
-                    "OPCAST_SHARED_DATA is not set")
+def test_real_exp_suspects_and_split(shared_data):
+    data = shared_data
     r = im.load(data / "torp" / "exp_wormhole_n150.csv")
     a = ds.aggregate(r, keep_suspect=True)
     assert len(a) == 3180

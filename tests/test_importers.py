@@ -16,7 +16,6 @@ import pytest
 from opcast import catalogue as cat_mod
 from opcast.train import importers as im
 
-from conftest import shared_data_dir
 
 
 
@@ -562,11 +561,8 @@ def test_validate_query_rejects(bad):
 # The real data
 # ------------------------------------------------------------------------------------------------
 @pytest.mark.shared_data
-def test_real_data_broad_facts():
-    data = shared_data_dir()
-    if data is None:
-        pytest.skip("real Wormhole measurements not found: ../shared/data (next to the repo) is absent and "
-                    "OPCAST_SHARED_DATA is not set")
+def test_real_data_broad_facts(shared_data):
+    data = shared_data
     records, report = im.load(data, report=True, progress=False)
     assert (report["format"] != "unknown").all()
     assert {"ttnn.matmul", "ttnn.add", "ttnn.relu", "ttnn.exp"} <= set(records["op"])

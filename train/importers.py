@@ -346,6 +346,14 @@ def _to_int(v: Any) -> int | None:
     return int(f)
 
 
+def _duration(v: Any) -> float:
+    """A measured duration in ns; a missing or non-positive one makes the row unusable."""
+    dur = _to_float(v)
+    if dur is None or dur <= 0:
+        raise UnmappableRow("missing_duration")
+    return dur
+
+
 def _to_float(v: Any) -> float | None:
     if _blank(v):
         return None
@@ -490,9 +498,7 @@ def _import_torp_exp(df: pd.DataFrame, stats: FileStats, source: str, file: str,
     for i, r in enumerate(df.to_dict("records")):
         try:
             entry = _require_op(op, cat)
-            dur = _to_float(r["kernel_duration"])
-            if dur is None or dur <= 0:
-                raise UnmappableRow("missing_duration")
+            dur = _duration(r["kernel_duration"])
             shape = []
             for k in ("input_shape_1", "input_shape_2", "input_shape_3", "input_shape_4"):
                 d = _to_int(r[k])
@@ -533,9 +539,7 @@ def _import_torp_matmul(df: pd.DataFrame, stats: FileStats, source: str, file: s
     for i, r in enumerate(df.to_dict("records")):
         try:
             entry = _require_op(op, cat)
-            dur = _to_float(r["duration"])
-            if dur is None or dur <= 0:
-                raise UnmappableRow("missing_duration")
+            dur = _duration(r["duration"])
             m, k, n, cores = (_to_int(r[c]) for c in ("m_size", "k_size", "n_size", "num_cores"))
             if not all(v is not None and v > 0 for v in (m, k, n, cores)):
                 raise UnmappableRow("bad_shape", f"m={m} k={k} n={n} cores={cores}")
@@ -749,9 +753,7 @@ def _profiler_row(r: dict[str, Any], cols: dict[str, Any], cat: dict[str, Any],
         if not _blank(r.get(tc["memory"])) or not _blank(r.get(tc["dims"][-1])):
             present.append(tc)
     entry = _select_entry(op_code, op_type, len(present), cat, memo)
-    dur = _to_float(r.get("DEVICE KERNEL DURATION [ns]"))
-    if dur is None or dur <= 0:
-        raise UnmappableRow("missing_duration")
+    dur = _duration(r.get("DEVICE KERNEL DURATION [ns]"))
 
     core_col = _to_int(r.get("CORE COUNT"))
     specs = shard_specs(attr_text)
@@ -860,9 +862,7 @@ def _import_sweep(df: pd.DataFrame, stats: FileStats, stem: str, file: str, cat:
     for i, r in enumerate(df.to_dict("records")):
         try:
             entry = _sweep_op(r, cat, memo)
-            dur = _to_float(r.get("kernel_ns"))
-            if dur is None or dur <= 0:
-                raise UnmappableRow("missing_duration")
+            dur = _duration(r.get("kernel_ns"))
             assumed: list[str] = ["layout"]
             num_tiles = _to_int(r.get("num_tiles"))
             grid_x, grid_y, cores = _to_int(r.get("grid_x")), _to_int(r.get("grid_y")), _to_int(r.get("core_count"))
