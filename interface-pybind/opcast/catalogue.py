@@ -28,7 +28,7 @@ import functools
 import json
 import os
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 ENV_VAR = "OPCAST_CATALOGUE"
 PACKAGE_RESOURCE = ("data", "ops.json")
@@ -108,14 +108,6 @@ def profiler_candidates(
             if match.get("op_code") == op_code:
                 out.append((entry, match))
     return out
-
-
-def iter_profiler_codes(catalogue: dict[str, Any] | None = None) -> Iterator[str]:
-    """Every op code the catalogue maps (with repeats)."""
-    cat = catalogue if catalogue is not None else load_catalogue()
-    for entry in cat["ops"]:
-        for match in entry.get("profiler", []) or []:
-            yield match["op_code"]
 
 
 def input_range(entry: dict[str, Any]) -> tuple[int, int]:
