@@ -106,6 +106,20 @@ def test_suspect_report(recs):
         ds.suspect_report(recs, by="nope")
 
 
+def test_superseded_sources_are_left_out_unless_kept(recs):
+    old, new = next(iter(ds.SUPERSEDED_SOURCES.items()))
+    both = pd.concat([recs, records([("ttnn.relu", "qr", 2237.0, old, "gr"), ("ttnn.relu", "qr", 1708.0, new, "gr"),
+                                     ("ttnn.relu", "qs", 2435.0, old, "gs")])], ignore_index=True)
+    assert ds.superseded(both).tolist() == [False] * len(recs) + [True, False, True]
+    a = ds.aggregate(both).set_index(["op", "query"])
+    assert a.loc[("ttnn.relu", "qr"), "kernel_ns"] == 1708.0 and a.loc[("ttnn.relu", "qr"), "sources"] == new
+    assert ("ttnn.relu", "qs") not in a.index  # measured only by the superseded source
+    kept = ds.aggregate(both, keep_superseded=True).set_index(["op", "query"])
+    assert kept.loc[("ttnn.relu", "qr"), "n_repeats"] == 2 and ("ttnn.relu", "qs") in kept.index
+    # The report still shows every source.
+    assert old in set(ds.suspect_report(both)["source"])
+
+
 # ------------------------------------------------------------------------------------------------
 # split_groups
 # ------------------------------------------------------------------------------------------------
@@ -332,3 +346,15 @@ def test_real_exp_suspects_and_split(shared_data):
     assert len(worst["in0_shape"].split("x")) == 4
     s = ds.split_groups(a)
     check_split(a, s)
+
+
+@pytest.mark.shared_data
+def test_real_relu_keeps_one_tt_metal_build(shared_data):
+    r = im.load(shared_data / "sweeps" / "relu_wormhole.csv")
+    assert set(ds.SUPERSEDED_SOURCES) <= set(r["source"])
+    a = ds.aggregate(r)
+    assert not any(s in ds.SUPERSEDED_SOURCES for v in a["sources"] for s in v.split(";"))
+    # One bfloat16 tile from L1 to L1: the December re-run alone, not a median across two builds.
+    one = a[(a["num_tiles"] == 1) & (a["in0_memory"] == "L1_INTERLEAVED") & (a["out_memory"] == "L1_INTERLEAVED")
+            & (a["in0_dtype"] == "bfloat16")]
+    assert len(one) == 1 and 1650 < one["kernel_ns"].iloc[0] < 1750 and one["spread"].iloc[0] < 1.05

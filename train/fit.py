@@ -52,6 +52,7 @@ class TrainConfig:
     split_fractions: tuple[float, float, float] = (0.7, 0.15, 0.15)
     suspect_factor: float = dataset.DEFAULT_FACTOR
     keep_suspect: bool = False
+    keep_superseded: bool = False  # train on sources a later sweep re-measured (dataset.SUPERSEDED_SOURCES) too
     coverage: float = 0.9
     min_configurations: int = 30
     spread_weighting: bool = True  # weight configurations by 1/spread^2 of their repeats: noisy labels count less
@@ -312,12 +313,17 @@ def train(paths, out_dir: str | os.PathLike, *, config: TrainConfig | None = Non
         _print_frame("import", report)
         _print_frame("inconsistent repeats (suspect configurations are left out of training)",
                      dataset.suspect_report(records, factor=config.suspect_factor))
+        old = records[dataset.superseded(records)]
+        if len(old) and not config.keep_superseded:
+            _print_frame("superseded sources (re-measured later on a newer tt-metal; left out of training)",
+                         old.groupby(["op", "source"]).size().rename("rows").reset_index())
     rows = []
     for op, op_records in records.groupby("op", sort=True):
         if ops and op not in ops:
             continue
         cfg = config.replace(**per_op.get(op, {}))
-        configs = dataset.aggregate(op_records, factor=cfg.suspect_factor, keep_suspect=cfg.keep_suspect)
+        configs = dataset.aggregate(op_records, factor=cfg.suspect_factor, keep_suspect=cfg.keep_suspect,
+                                    keep_superseded=cfg.keep_superseded)
         n_groups = configs["group"].nunique() if len(configs) else 0
         if len(configs) < cfg.min_configurations or n_groups < 3:
             rows.append({"op": op, "configurations": len(configs), "groups": n_groups,

@@ -34,7 +34,8 @@ def evaluate(models_dir: str | Path, data) -> pd.DataFrame:
         op_records = records[records["op"] == info["op"]]
         if op_records.empty:
             continue
-        configs = dataset.aggregate(op_records, factor=cfg["suspect_factor"], keep_suspect=cfg["keep_suspect"])
+        configs = dataset.aggregate(op_records, factor=cfg["suspect_factor"], keep_suspect=cfg["keep_suspect"],
+                                    keep_superseded=cfg.get("keep_superseded", False))
         configs = configs.reset_index(drop=True)
         configs["split"] = dataset.split_groups(configs, cfg["split_fractions"], seed=cfg["seed"]).to_numpy()
         pred = predictor.predict_batch(configs["query"].tolist(), errors="collect")

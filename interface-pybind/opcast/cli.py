@@ -19,7 +19,8 @@ def _cmd_train(args: argparse.Namespace) -> int:
 
     config, per_op = fit.load_config(args.config)
     changes = {k: v for k, v in {"target": args.target, "members": args.members, "seed": args.seed,
-                                 "keep_suspect": args.keep_suspect or None}.items() if v is not None}
+                                 "keep_suspect": args.keep_suspect or None,
+                                 "keep_superseded": args.keep_superseded or None}.items() if v is not None}
     config = config.replace(**changes)
     summary = fit.train(args.data, args.out, config=config, per_op=per_op, ops=args.ops, verbose=not args.quiet)
     print(summary.to_string(index=False))
@@ -71,6 +72,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--members", type=int, help="ensemble members (default 5)")
     p.add_argument("--seed", type=int)
     p.add_argument("--keep-suspect", action="store_true", help="train on inconsistent repeats too")
+    p.add_argument("--keep-superseded", action="store_true",
+                   help="train on sources that a later sweep re-measured on a newer tt-metal too")
     p.add_argument("--quiet", action="store_true")
     p.set_defaults(func=_cmd_train)
 
