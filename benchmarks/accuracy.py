@@ -2,12 +2,14 @@
 
 For each benchmark case (an op and the sweep it comes from) the configurations are split by whole
 shape groups (70/15/15, seed 0). opcast trains its mlpack ensemble on train (early stopping on
-val) for both targets, ln(ns) and ln(ns / roofline); TORP's recipe (3x128 ReLU MLP, raw features,
-raw ns) trains on the same train rows. Everything is scored on the test groups: share within ±10%,
+val) as `opcast train` does (target "auto": the better roofline ratio on val, then a trimmed refit),
+and, with --targets, for fixed targets too; TORP's recipe (3x128 ReLU MLP, raw features, raw ns)
+trains on the same train rows. Everything is scored on the test groups: share within ±10%,
 median absolute percentage error, interval coverage, and for matmul the regret of choosing
 num_cores by the predicted minimum.
 
-    .venv/bin/python benchmarks/accuracy.py [--data ../shared/data] [--out artifacts/bench]
+    .venv/bin/python benchmarks/accuracy.py [--data ../shared/data] [--out artifacts/bench] [--splits 5]
+        [--targets auto ln_ns ln_ratio_roofline ln_ratio_fitted_roofline]
 """
 
 from __future__ import annotations
@@ -51,15 +53,16 @@ def matmul_regret(configs: pd.DataFrame, predicted: np.ndarray) -> float:
     return float(np.mean(regrets))
 
 
-def train_case(op: str, configs: pd.DataFrame, members: int, seed: int) -> dict:
-    """opcast with both targets and TORP's recipe on one op's configurations, split alike."""
+def train_case(op: str, configs: pd.DataFrame, members: int, seed: int, targets: list[str]) -> dict:
+    """opcast for each target and TORP's recipe on one op's configurations, split alike."""
     out = {}
     with tempfile.TemporaryDirectory(prefix="opcast_bench_") as work:
-        for target in fit.TARGETS:
+        for target in targets:
             t0 = time.perf_counter()
             cfg = fit.TrainConfig(target=target, members=members, seed=seed)
-            _, used = fit.fit_op(op, configs, Path(work) / target, cfg, verbose=False)
-            out[f"opcast {target}"] = (used, time.perf_counter() - t0, len(configs) - len(used))
+            manifest, used = fit.fit_op(op, configs, Path(work) / target, cfg, verbose=False)
+            name = "opcast" if target == "auto" else f"opcast {target}"
+            out[name] = (used.assign(target=manifest["target"]), time.perf_counter() - t0, len(configs) - len(used))
     # TORP's recipe trains on the very rows opcast trained on and is scored on the same test rows.
     t0 = time.perf_counter()
     train_rows = used["split"] == "train"
@@ -74,6 +77,8 @@ def main() -> int:
     ap.add_argument("--data", default=str(Path(__file__).resolve().parents[1].parent / "shared" / "data"))
     ap.add_argument("--out", default="artifacts/bench")
     ap.add_argument("--members", type=int, default=5)
+    ap.add_argument("--targets", nargs="+", default=["auto"], choices=["auto", *fit.TARGETS],
+                    help="opcast targets to train (auto: as `opcast train` does)")
     ap.add_argument("--splits", type=int, default=1,
                     help="repeat with this many different group splits (seeds 0..N-1) and report mean and spread; "
                          "small test sets (relu: 4 shape groups) swing by many points from one split to the next")
@@ -86,13 +91,14 @@ def main() -> int:
     records = importers.load(args.data)
     rows = []
     for seed in range(args.splits):
-        rows += evaluate_split(records, args.members, seed)
+        rows += evaluate_split(records, args.members, seed, args.targets)
     table = pd.DataFrame(rows)
     if args.splits > 1:
         metrics = ["within ±10%", "median APE", "coverage", "num_cores regret"]
         grouped = table.groupby(["case", "model"], sort=False)
         table = grouped.agg({"test configs": "mean", "outliers left out": "first", **{m: "mean" for m in metrics},
-                             "goal": "first", "train s": "mean"})
+                             "goal": "first", "train s": "mean",
+                             "target": lambda t: ", ".join(f"{k} x{v}" for k, v in t.value_counts().items() if k)})
         table.insert(3, "within ±10% min", grouped["within ±10%"].min())
         table.insert(4, "within ±10% max", grouped["within ±10%"].max())
         table = table.reset_index()
@@ -103,12 +109,12 @@ def main() -> int:
     return 0
 
 
-def evaluate_split(records: pd.DataFrame, members: int, seed: int) -> list[dict]:
+def evaluate_split(records: pd.DataFrame, members: int, seed: int, targets: list[str]) -> list[dict]:
     rows, trained = [], {}
     for name, op, source, test_filter, goal in CASES:
         key = (op, source)
         if key not in trained:
-            trained[key] = train_case(op, configs_for(records, op, source), members, seed)
+            trained[key] = train_case(op, configs_for(records, op, source), members, seed, targets)
         for model, (used, seconds, left_out) in trained[key].items():
             test = (used["split"] == "test").to_numpy()
             if test_filter is not None:
@@ -118,10 +124,11 @@ def evaluate_split(records: pd.DataFrame, members: int, seed: int) -> list[dict]
             m = fit.accuracy(meas[test], pred[test], *interval)
             row = {"case": name, "model": model, "test configs": m["n"], "outliers left out": left_out,
                    "within ±10%": m["within_10pct"], "median APE": m["mape_median"],
-                   "coverage": m.get("coverage", np.nan), "goal": goal, "train s": round(seconds, 1)}
+                   "coverage": m.get("coverage", np.nan), "goal": goal, "train s": round(seconds, 1),
+                   "target": used["target"].iloc[0] if "target" in used else ""}
             row["num_cores regret"] = matmul_regret(used, pred) if op == "ttnn.matmul" else np.nan
             rows.append({"split seed": seed, **row})
-        print(pd.DataFrame(rows[-3:]).to_string(index=False), flush=True)
+        print(pd.DataFrame(rows[-len(trained[key]):]).to_string(index=False), flush=True)
     return rows
 
 

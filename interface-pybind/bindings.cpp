@@ -244,6 +244,26 @@ PYBIND11_MODULE(_core, m) {
         return py::make_tuple(x, roof);
       },
       "(features [n x F], roofline_ns [n]) of many queries; raises QueryError naming the first bad one.");
+  m.def("roofline_term_names", [] {
+    const auto& names = opcast::roofline_term_names();
+    return std::vector<std::string>(names.begin(), names.end());
+  });
+  m.def(
+      "roofline_terms_batch",
+      [](py::iterable queries) {
+        std::vector<std::string> errors;
+        std::vector<bool> ok;
+        const auto parsed = to_queries(queries, false, errors, ok);
+        const auto n = static_cast<py::ssize_t>(parsed.size());
+        py::array_t<double> terms({n, static_cast<py::ssize_t>(opcast::kNumRooflineTerms)});
+        auto t_ = terms.mutable_unchecked<2>();
+        for (py::ssize_t i = 0; i < n; ++i) {
+          const auto t = opcast::roofline_terms(opcast::roofline(parsed[static_cast<std::size_t>(i)]));
+          for (std::size_t k = 0; k < t.size(); ++k) t_(i, static_cast<py::ssize_t>(k)) = t[k];
+        }
+        return terms;
+      },
+      "The roofline terms [n x T] (roofline_term_names) of many queries, for fitting a calibrated roofline.");
   m.def(
       "roofline",
       [](py::handle q) {

@@ -55,7 +55,12 @@ def test_training_writes_a_complete_manifest(trained):
     assert summary.loc[0, "op"] == "ttnn.exp" and summary.loc[0, "status"] == "trained"
     manifest = json.loads((root / "models" / "exp" / "manifest.json").read_text())
     assert manifest["op"] == "ttnn.exp" and manifest["feature_schema_version"] == opcast.FEATURE_SCHEMA_VERSION
-    assert manifest["target"] == "ln_ratio_roofline" and manifest["device"] == "wormhole_b0"
+    assert manifest["target"] in fit.AUTO_TARGETS and manifest["device"] == "wormhole_b0"
+    # "auto" trained both roofline ratios and kept the one with more validation configurations within 10%.
+    selection = manifest["training"]["target_selection"]
+    assert set(selection) == set(fit.AUTO_TARGETS)
+    assert selection[manifest["target"]]["within_10pct"] == max(v["within_10pct"] for v in selection.values())
+    assert (manifest["target"] == "ln_ratio_fitted_roofline") == ("fitted_roofline" in manifest)
     assert {"weights.bin", "member_0.bin", "member_2.bin", "metrics.json"} <= set(manifest["files"])
     assert len(manifest["domain"]["min"]) == len(opcast.feature_names())
     assert manifest["dataset"]["configurations"] == 12 * 6 * 3 * 2
@@ -132,3 +137,52 @@ def test_report_draws_plots_and_summary(trained, tmp_path):
     assert "ttnn.exp" in text and "test" in text and "exp.png" in text
     png = (tmp_path / "report" / "exp.png").read_bytes()
     assert png[:8] == b"\x89PNG\r\n\x1a\n" and len(png) > 10_000
+
+
+def test_fitted_roofline_recovers_a_linear_law():
+    queries = [{"op": "ttnn.exp", "inputs": [{"shape": [1, 32 * h, 32 * w], "dtype": dt, "layout": "TILE",
+                                              "memory": mem}]}
+               for h in (1, 4, 16, 64) for w in (1, 8, 32) for dt in ("bfloat16", "float32")
+               for mem in ("DRAM_INTERLEAVED", "L1_INTERLEAVED")]
+    terms = opcast._core.roofline_terms_batch(queries)
+    assert list(opcast._core.roofline_term_names())[0] == "launch_ns"
+    truth = np.array([3.0, 0.5, 2.0, 0.0, 0.0, 0.0])
+    coef = fit.fit_roofline(terms, terms @ truth)
+    # total_ns is launch + the largest other term, so coefficients are not unique: the law is.
+    assert terms @ coef == pytest.approx(terms @ truth, rel=1e-4)
+    # The launch coefficient never falls below its floor: the base stays positive for any query.
+    low = fit.fit_roofline(terms, terms @ np.array([0.0, 1.0, 1.0, 0.0, 0.0, 0.0]))
+    assert low[0] >= fit.MIN_LAUNCH_COEFFICIENT and (low >= 0).all()
+
+
+def test_trimmed_rows_only_trims_training_rows_far_off():
+    ns = np.full(10, 1000.0)
+    pred = ns * np.array([1.01, 0.99, 1.02, 0.98, 1.0, 1.5, 1.01, 2.0, 1.0, 1.0])
+    train = np.array([True] * 7 + [False] * 3)
+    trimmed = fit.trimmed_rows(ns, pred, train, 4.0)
+    assert trimmed.tolist() == [False] * 5 + [True] + [False] * 4  # row 7 is off too, but not a training row
+    assert not fit.trimmed_rows(ns, pred, train, 0.0).any()
+    # A tight fit does not turn 12% errors into outliers: the floor is 15%.
+    assert not fit.trimmed_rows(ns, ns * np.r_[np.ones(9), 1.12], np.ones(10, bool), 4.0).any()
+
+
+def test_fitted_roofline_model_is_served_as_trained(tmp_path):
+    data = tmp_path / "exp.csv"
+    synthetic_exp_csv(data, seed=1)
+    cfg = SMALL.replace(target="ln_ratio_fitted_roofline")
+    from opcast.train import dataset, importers
+
+    configs = dataset.aggregate(importers.load(data))
+    manifest, used = fit.fit_op("ttnn.exp", configs, tmp_path / "models", cfg, verbose=False)
+    assert manifest["target"] == "ln_ratio_fitted_roofline"
+    coef = np.array(manifest["fitted_roofline"]["coefficients"])
+    assert coef[0] >= fit.MIN_LAUNCH_COEFFICIENT and (coef >= 0).all()
+    # The calibrated roofline alone already carries the law's 1.8 us fixed cost of a one-tile op.
+    one_tile = {"op": "ttnn.exp", "inputs": [{"shape": [1, 32, 32], "dtype": "bfloat16", "layout": "TILE",
+                                              "memory": "L1_INTERLEAVED"}]}
+    base = (opcast._core.roofline_terms_batch([one_tile]) @ coef)[0]
+    assert base == pytest.approx(1800 + 2048 * 2 / 600 + 8, rel=0.15), coef
+    served = opcast.Predictor(tmp_path / "models").predict_batch(used["query"].tolist())
+    assert served["predicted_ns"].to_numpy() == pytest.approx(used["predicted_ns"].to_numpy(), rel=1e-12)
+    test = manifest["metrics"]["test"]
+    assert test["within_10pct"] >= 0.8 and test["mape_median"] < 0.06, test

@@ -24,12 +24,15 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+from scipy.optimize import lsq_linear
 
 from .. import _core
 from ..predictor import Predictor
 from . import dataset, importers
 
-TARGETS = ("ln_ratio_roofline", "ln_ns")
+TARGETS = ("ln_ratio_roofline", "ln_ratio_fitted_roofline", "ln_ns")
+# "auto" trains these and keeps the one with more validation configurations within ±10%.
+AUTO_TARGETS = ("ln_ratio_roofline", "ln_ratio_fitted_roofline")
 MANIFEST_FORMAT_VERSION = 1
 
 
@@ -38,7 +41,7 @@ class TrainConfig:
     """Hyperparameters and data handling of one op's model. Every field can be set per op in a JSON
     config file: ``{"defaults": {...}, "ops": {"ttnn.exp": {...}}}``."""
 
-    target: str = "ln_ratio_roofline"
+    target: str = "auto"  # one of TARGETS, or "auto": the better of AUTO_TARGETS on the validation groups
     members: int = 5
     hidden_layers: tuple[int, ...] = (32, 32)  # as accurate as 64x64 on held-out shapes, 4x cheaper to serve
     activation: str = "relu"
@@ -56,11 +59,12 @@ class TrainConfig:
     coverage: float = 0.9
     min_configurations: int = 30
     spread_weighting: bool = True  # weight configurations by 1/spread^2 of their repeats: noisy labels count less
+    trim_factor: float = 4.0  # train again without training configurations this many robust sigmas off; 0: one pass
     outlier_factor: float = 10.0  # drop configurations whose measured/roofline ratio is this far off the op's median; 0 keeps all
 
     def __post_init__(self):
-        if self.target not in TARGETS:
-            raise ValueError(f"target must be one of {TARGETS}, got {self.target!r}")
+        if self.target not in TARGETS + ("auto",):
+            raise ValueError(f"target must be one of {TARGETS + ('auto',)}, got {self.target!r}")
         if self.members < 2:
             raise ValueError(f"members must be >= 2 (the spread gives the interval), got {self.members}")
         if not 0.5 <= self.coverage < 1:
@@ -107,14 +111,42 @@ def op_folder_name(op: str) -> str:
     return op.removeprefix("ttnn.")
 
 
-def design_matrix(configs: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
-    """(features, roofline_ns) of every configuration, from the C++ feature code."""
-    return _core.features_batch(configs["query"].tolist())
+def design_matrix(configs: pd.DataFrame) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(features, roofline_ns, roofline terms) of every configuration, from the C++ feature code."""
+    queries = configs["query"].tolist()
+    x, roof = _core.features_batch(queries)
+    return x, roof, _core.roofline_terms_batch(queries)
 
 
-def target_of(ns: np.ndarray, roofline_ns: np.ndarray, target: str) -> np.ndarray:
-    y = np.log(ns)
-    return y - np.log(roofline_ns) if target == "ln_ratio_roofline" else y
+# Every program pays a fixed dispatch and kernel start: at least 10% of the roofline's launch_ns
+# keeps the calibrated roofline positive for the smallest query.
+MIN_LAUNCH_COEFFICIENT = 0.1
+
+
+def fit_roofline(terms: np.ndarray, ns: np.ndarray) -> np.ndarray:
+    """Non-negative coefficients c minimising the relative error of sum_k c_k * terms_k against ns.
+
+    The roofline's terms (``_core.roofline_term_names()``) are right in shape, not in scale: exp's
+    fixed cost is ~3.6 us, relu's ~1.7 us, not the 1 us of the generic launch term. A base that is
+    linear in the work extrapolates to unseen sizes the way kernels scale; the ensemble corrects it.
+    """
+    lower = np.zeros(terms.shape[1])
+    lower[0] = MIN_LAUNCH_COEFFICIENT
+    fit = lsq_linear(terms / ns[:, None], np.ones(len(ns)), bounds=(lower, np.inf))
+    return fit.x
+
+
+def base_ns(target: str, roofline_ns: np.ndarray, terms: np.ndarray, coefficients: np.ndarray | None) -> np.ndarray:
+    """What the ensemble's output is relative to (ns = base * exp(output)); the C++ predictor mirrors it."""
+    if target == "ln_ratio_roofline":
+        return roofline_ns
+    if target == "ln_ratio_fitted_roofline":
+        return terms @ coefficients
+    return np.ones(len(roofline_ns))
+
+
+def target_of(ns: np.ndarray, base: np.ndarray) -> np.ndarray:
+    return np.log(ns) - np.log(base)
 
 
 def roofline_outliers(ns: np.ndarray, roofline_ns: np.ndarray, factor: float) -> np.ndarray:
@@ -204,37 +236,114 @@ def fit_op(op: str, configs: pd.DataFrame, out_dir: Path, cfg: TrainConfig, *,
     """Train, calibrate and write the model folder of one op.
 
     ``configs``: aggregated configurations of this op (``query``, ``kernel_ns``, ``group``), as
-    ``dataset.aggregate`` gives them. Returns the manifest and the configurations used (outliers
-    left out) with their ``split`` and the served ``predicted_ns``, ``lo_ns``, ``hi_ns``, ``in_domain``.
+    ``dataset.aggregate`` gives them. With ``target="auto"`` each of ``AUTO_TARGETS`` is trained and
+    the one with the most validation configurations within ±10% is kept. With ``trim_factor`` the
+    kept target is trained once more without the training configurations it could not fit (see
+    ``trimmed_rows``). Returns the manifest and the configurations used (outliers left out) with
+    their ``split`` and the served ``predicted_ns``, ``lo_ns``, ``hi_ns``, ``in_domain``.
     """
     configs = configs.reset_index(drop=True)
-    x, roof = design_matrix(configs)
+    x, roof, terms = design_matrix(configs)
     outliers = roofline_outliers(configs["kernel_ns"].to_numpy(dtype=float), roof, cfg.outlier_factor)
     if outliers.any():
         if verbose:
             print(f"[{op}] leaving out {int(outliers.sum())} configurations whose measured/roofline ratio is more than "
                   f"{cfg.outlier_factor}x off the op's median", file=sys.stderr, flush=True)
-        configs, x, roof = configs[~outliers].reset_index(drop=True), x[~outliers], roof[~outliers]
+        keep = ~outliers
+        configs, x, roof, terms = configs[keep].reset_index(drop=True), x[keep], roof[keep], terms[keep]
     split = dataset.split_groups(configs, cfg.split_fractions, seed=cfg.seed).to_numpy()
     ns = configs["kernel_ns"].to_numpy(dtype=float)
-    y = target_of(ns, roof, cfg.target)
-    names = list(_core.feature_names())
     train, val = split == "train", split == "val"
     if train.sum() < 2 or val.sum() < 1:
         raise ValueError(f"{op}: too few shape groups to split ({int(train.sum())} train, {int(val.sum())} val rows)")
+    data = _OpData(op, configs, x, roof, terms, ns, split, sample_weights(configs, cfg))
 
     model_dir = out_dir / op_folder_name(op)
     if model_dir.exists():
         shutil.rmtree(model_dir)
+    started = time.perf_counter()
+    with tempfile.TemporaryDirectory(prefix=f"opcast_{op_folder_name(op)}_") as work:
+        work = Path(work)
+        candidates = AUTO_TARGETS if cfg.target == "auto" else (cfg.target,)
+        trained = {t: _train_target(data, train, cfg.replace(target=t), work / t, verbose) for t in candidates}
+        target = max(candidates, key=lambda t: (trained[t].metrics["val"]["within_10pct"],
+                                                -trained[t].metrics["val"]["mape_median"]))
+        if verbose and len(candidates) > 1:
+            scores = ", ".join(f"{t} {trained[t].metrics['val']['within_10pct']:.1%}" for t in candidates)
+            print(f"[{op}] validation within ±10%: {scores}; keeping {target}", file=sys.stderr, flush=True)
+        model = trained[target]
+        trimmed = trimmed_rows(ns, model.predicted_ns, train, cfg.trim_factor)
+        if trimmed.any():
+            if verbose:
+                print(f"[{op}] training {target} again without {int(trimmed.sum())} of {int(train.sum())} training "
+                      "configurations it could not fit", file=sys.stderr, flush=True)
+            model = _train_target(data, train & ~trimmed, cfg.replace(target=target), work / "trimmed", verbose)
+        shutil.move(str(model.dir), str(model_dir))
+    manifest = model.manifest
+    manifest["training"]["seconds"] = round(time.perf_counter() - started, 1)
+    manifest["training"]["target_selection"] = {t: trained[t].metrics["val"] for t in candidates}
+    manifest["dataset"]["outliers_left_out"] = int(outliers.sum())
+    manifest["dataset"]["trimmed_from_training"] = int(trimmed.sum())
+    _write_manifest(model_dir, manifest)
+    used = configs.assign(split=split, predicted_ns=model.predicted_ns, lo_ns=model.lo_ns, hi_ns=model.hi_ns,
+                          in_domain=model.in_domain)
+    return manifest, used
+
+
+def trimmed_rows(ns: np.ndarray, predicted_ns: np.ndarray, train: np.ndarray, factor: float) -> np.ndarray:
+    """Training configurations whose error |ln(predicted / measured)| exceeds ``factor`` robust sigmas
+    (1.4826 x the median training error) and 15%.
+
+    TORP's matmul rows are single measurements and many exp configurations have repeats 40% apart:
+    a squared loss bends the whole model towards the few it cannot fit. Dropping them and training
+    once more is the classic trimmed fit; validation and test rows are never trimmed.
+    """
+    if factor <= 0:
+        return np.zeros(len(ns), dtype=bool)
+    err = np.abs(np.log(predicted_ns / ns))
+    sigma = 1.4826 * float(np.median(err[train]))
+    return train & (err > max(factor * sigma, np.log(1.15)))
+
+
+@dataclasses.dataclass
+class _OpData:
+    op: str
+    configs: pd.DataFrame
+    x: np.ndarray
+    roof: np.ndarray
+    terms: np.ndarray
+    ns: np.ndarray
+    split: np.ndarray
+    weight: np.ndarray | None
+
+
+@dataclasses.dataclass
+class _Trained:
+    dir: Path
+    manifest: dict
+    metrics: dict
+    predicted_ns: np.ndarray
+    lo_ns: np.ndarray
+    hi_ns: np.ndarray
+    in_domain: np.ndarray
+
+
+def _train_target(d: _OpData, train: np.ndarray, cfg: TrainConfig, model_dir: Path, verbose: bool) -> _Trained:
+    """One trainer run on the ``train`` rows for ``cfg.target``, its interval, manifest and served predictions."""
+    op, x, split = d.op, d.x, d.split
+    val = split == "val"
+    coefficients = fit_roofline(d.terms[train], d.ns[train]) if cfg.target == "ln_ratio_fitted_roofline" else None
+    y = target_of(d.ns, base_ns(cfg.target, d.roof, d.terms, coefficients))
+    names = list(_core.feature_names())
     model_dir.mkdir(parents=True)
     started = time.perf_counter()
     with tempfile.TemporaryDirectory(prefix=f"opcast_{op_folder_name(op)}_") as work:
         work = Path(work)
-        weight = sample_weights(configs, cfg)
-        _write_split_csv(work / "train.csv", x[train], y[train], names, None if weight is None else weight[train])
-        _write_split_csv(work / "val.csv", x[val], y[val], names, None if weight is None else weight[val])
+        w = d.weight
+        _write_split_csv(work / "train.csv", x[train], y[train], names, None if w is None else w[train])
+        _write_split_csv(work / "val.csv", x[val], y[val], names, None if w is None else w[val])
         (work / "config.json").write_text(json.dumps(_trainer_config(op, cfg, names, model_dir.resolve()), indent=2))
-        _run_trainer(work / "config.json", f"[{op}]", verbose)
+        _run_trainer(work / "config.json", f"[{op} {cfg.target}]", verbose)
     seconds = time.perf_counter() - started
 
     val_pred = pd.read_csv(model_dir / "val_predictions.csv")
@@ -243,6 +352,7 @@ def fit_op(op: str, configs: pd.DataFrame, out_dir: Path, cfg: TrainConfig, *,
 
     train_meta = json.loads((model_dir / "metrics.json").read_text())
     files = sorted(p.name for p in model_dir.iterdir() if p.is_file() and p.name != "manifest.json")
+    configs = d.configs
     manifest = {
         "format": "opcast-model",
         "format_version": MANIFEST_FORMAT_VERSION,
@@ -258,7 +368,6 @@ def fit_op(op: str, configs: pd.DataFrame, out_dir: Path, cfg: TrainConfig, *,
             "configurations": int(len(configs)),
             "groups": int(configs["group"].nunique()),
             "split_rows": {s: int((split == s).sum()) for s in dataset.SPLITS},
-            "outliers_left_out": int(outliers.sum()),
             "sources": sorted({s for v in configs.get("sources", pd.Series(dtype=str)).dropna() for s in str(v).split(";")}),
         },
         "domain": {"min": x[train].min(axis=0).tolist(), "max": x[train].max(axis=0).tolist()},
@@ -268,18 +377,19 @@ def fit_op(op: str, configs: pd.DataFrame, out_dir: Path, cfg: TrainConfig, *,
         "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
         "opcast_version": _package_version(),
     }
+    if coefficients is not None:
+        manifest["fitted_roofline"] = {"terms": list(_core.roofline_term_names()), "coefficients": coefficients.tolist()}
     _write_manifest(model_dir, manifest)
 
     # Held-out metrics through the serving path itself.
     served = serve(model_dir, configs["query"].tolist())
     pred = served["predicted_ns"].to_numpy(dtype=float)
     lo, hi = served["lo_ns"].to_numpy(dtype=float), served["hi_ns"].to_numpy(dtype=float)
+    ns = d.ns
     manifest["metrics"] = {s: accuracy(ns[split == s], pred[split == s], lo[split == s], hi[split == s])
                            for s in dataset.SPLITS if (split == s).any()}
     _write_manifest(model_dir, manifest)
-    used = configs.assign(split=split, predicted_ns=pred, lo_ns=lo, hi_ns=hi,
-                          in_domain=served["in_domain"].to_numpy(dtype=bool))
-    return manifest, used
+    return _Trained(model_dir, manifest, manifest["metrics"], pred, lo, hi, served["in_domain"].to_numpy(dtype=bool))
 
 
 def serve(model_dir: Path, queries: list) -> pd.DataFrame:

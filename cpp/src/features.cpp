@@ -180,6 +180,16 @@ Roofline roofline(const Work& w, const WormholeSpec& spec) {
 
 Roofline roofline(const Query& q, const WormholeSpec& spec) { return roofline(work(q, spec), spec); }
 
+const std::array<const char*, kNumRooflineTerms>& roofline_term_names() {
+  static const std::array<const char*, kNumRooflineTerms> names = {"launch_ns", "compute_ns", "dram_ns",
+                                                                    "noc_ns",    "local_ns",   "total_ns"};
+  return names;
+}
+
+RooflineTerms roofline_terms(const Roofline& r) {
+  return {r.launch_ns, r.compute_ns, r.dram_ns, r.noc_ns, r.local_ns, r.total_ns};
+}
+
 FeatureVector features(const Query& q, const WormholeSpec& spec) {
   Roofline unused;
   return features(q, unused, spec);

@@ -38,7 +38,7 @@ std::string sha256_hex(const std::string& data) {
   return hex.str();
 }
 
-enum class Target { ln_ns, ln_ratio_roofline };
+enum class Target { ln_ns, ln_ratio_roofline, ln_ratio_fitted_roofline };
 
 }  // namespace
 
@@ -74,8 +74,12 @@ class OpModel {
     const std::string target = field("target").get<std::string>();
     if (target == "ln_ns") target_ = Target::ln_ns;
     else if (target == "ln_ratio_roofline") target_ = Target::ln_ratio_roofline;
-    else throw ModelError(where + ": unknown target \"" + target + "\"; expected ln_ns or ln_ratio_roofline");
+    else if (target == "ln_ratio_fitted_roofline") target_ = Target::ln_ratio_fitted_roofline;
+    else
+      throw ModelError(where + ": unknown target \"" + target +
+                       "\"; expected ln_ns, ln_ratio_roofline or ln_ratio_fitted_roofline");
     info_.target = target;
+    if (target_ == Target::ln_ratio_fitted_roofline) read_fitted_roofline(field("fitted_roofline"), where);
 
     // Every file the manifest lists must match its checksum: a model is refused, never half-used.
     for (const auto& [name, digest] : field("files").items()) {
@@ -112,7 +116,7 @@ class OpModel {
 
   Prediction answer(const FeatureVector& f, const Roofline& r, const EnsembleOutput& out) const {
     Prediction p;
-    const double base = target_ == Target::ln_ratio_roofline ? std::log(r.total_ns) : 0.0;
+    const double base = std::log(base_ns(r));
     const double half = interval_k_ * std::sqrt(out.std * out.std + interval_sigma0_ * interval_sigma0_);
     p.ns = std::exp(base + out.mean);
     p.lo_ns = std::exp(base + out.mean - half);
@@ -130,8 +134,40 @@ class OpModel {
   const Ensemble& ensemble() const { return ensemble_; }
 
  private:
+  // What the ensemble's output is relative to: ns = base_ns * exp(output).
+  double base_ns(const Roofline& r) const {
+    switch (target_) {
+      case Target::ln_ns: return 1.0;
+      case Target::ln_ratio_roofline: return r.total_ns;
+      case Target::ln_ratio_fitted_roofline: {
+        const RooflineTerms t = roofline_terms(r);
+        double sum = 0;
+        for (std::size_t k = 0; k < kNumRooflineTerms; ++k) sum += fitted_[k] * t[k];
+        return sum;
+      }
+    }
+    return 1.0;
+  }
+
+  void read_fitted_roofline(const json& fitted, const std::string& where) {
+    const auto terms = fitted.at("terms").get<std::vector<std::string>>();
+    const auto coef = fitted.at("coefficients").get<std::vector<double>>();
+    const auto& ours = roofline_term_names();
+    if (terms.size() != kNumRooflineTerms || !std::equal(terms.begin(), terms.end(), ours.begin()) ||
+        coef.size() != kNumRooflineTerms)
+      throw ModelError(where + ": fitted_roofline terms differ from this library's roofline terms");
+    for (std::size_t k = 0; k < kNumRooflineTerms; ++k) {
+      if (!std::isfinite(coef[k]) || coef[k] < 0)
+        throw ModelError(where + ": fitted_roofline coefficient of " + terms[k] + " must be finite and >= 0");
+      fitted_[k] = coef[k];
+    }
+    // The launch term is the only one that is positive for every query: without it the base could be 0.
+    if (!(fitted_[0] > 0)) throw ModelError(where + ": fitted_roofline coefficient of launch_ns must be > 0");
+  }
+
   ModelInfo info_;
   Target target_ = Target::ln_ns;
+  RooflineTerms fitted_{};
   Ensemble ensemble_;
   FeatureVector domain_lo_{}, domain_hi_{};
   double interval_k_ = 0, interval_sigma0_ = 0;

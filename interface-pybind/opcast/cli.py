@@ -68,7 +68,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", required=True, metavar="DIR", help="folder for the model folders")
     p.add_argument("--config", metavar="FILE", help='JSON {"defaults": {...}, "ops": {"ttnn.exp": {...}}}')
     p.add_argument("--ops", nargs="+", metavar="OP", help="train only these ops (ttnn names)")
-    p.add_argument("--target", choices=["ln_ratio_roofline", "ln_ns"])
+    p.add_argument("--target", choices=["auto", "ln_ratio_roofline", "ln_ratio_fitted_roofline", "ln_ns"],
+                   help="what the ensemble learns (default auto: the better of the two roofline ratios on validation)")
     p.add_argument("--members", type=int, help="ensemble members (default 5)")
     p.add_argument("--seed", type=int)
     p.add_argument("--keep-suspect", action="store_true", help="train on inconsistent repeats too")

@@ -55,4 +55,12 @@ FeatureVector features(const Query& q, const WormholeSpec& spec = {});
 // features and roofline in one pass (the predictor needs both).
 FeatureVector features(const Query& q, Roofline& roofline_out, const WormholeSpec& spec = {});
 
+// The roofline's components as the terms of a per-op calibrated roofline, sum_k c_k * term_k, whose
+// coefficients are fitted on an op's training data (target ln_ratio_fitted_roofline): the fixed
+// Wormhole constants are right in shape but not in scale for every op.
+inline constexpr std::size_t kNumRooflineTerms = 6;
+using RooflineTerms = std::array<double, kNumRooflineTerms>;
+const std::array<const char*, kNumRooflineTerms>& roofline_term_names();
+RooflineTerms roofline_terms(const Roofline& r);
+
 }  // namespace opcast
