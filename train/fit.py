@@ -278,6 +278,7 @@ def fit_op(op: str, configs: pd.DataFrame, out_dir: Path, cfg: TrainConfig, *,
                 print(f"[{op}] training {target} again without {int(trimmed.sum())} of {int(train.sum())} training "
                       "configurations it could not fit", file=sys.stderr, flush=True)
             model = _train_target(data, train & ~trimmed, cfg.replace(target=target), work / "trimmed", verbose)
+        model_dir.parent.mkdir(parents=True, exist_ok=True)
         shutil.move(str(model.dir), str(model_dir))
     manifest = model.manifest
     manifest["training"]["seconds"] = round(time.perf_counter() - started, 1)
