@@ -118,15 +118,12 @@ TEST(Predictor, FittedRooflineTargetMultipliesTheCalibratedRoofline) {
   EXPECT_NEAR(Predictor(d.root.string()).predict(kExp).ns, 2.0 * r.launch_ns + 0.5 * r.compute_ns + r.total_ns, 1e-6);
 
   // A base that could reach 0, negative or missing coefficients, other terms: refused at load.
-  m["fitted_roofline"]["coefficients"] = {0.0, 0.5, 0.0, 0.0, 0.0, 1.0};
-  d.write_manifest("ttnn.exp", m);
-  EXPECT_THROW(Predictor(d.root.string()), ModelError);
-  m["fitted_roofline"]["coefficients"] = {1.0, -0.5, 0.0, 0.0, 0.0, 1.0};
-  d.write_manifest("ttnn.exp", m);
-  EXPECT_THROW(Predictor(d.root.string()), ModelError);
-  m["fitted_roofline"]["coefficients"] = {1.0, 0.5};
-  d.write_manifest("ttnn.exp", m);
-  EXPECT_THROW(Predictor(d.root.string()), ModelError);
+  for (const auto& bad : {std::vector<double>{0.0, 0.5, 0.0, 0.0, 0.0, 1.0},
+                          std::vector<double>{1.0, -0.5, 0.0, 0.0, 0.0, 1.0}, std::vector<double>{1.0, 0.5}}) {
+    m["fitted_roofline"]["coefficients"] = bad;
+    d.write_manifest("ttnn.exp", m);
+    EXPECT_THROW(Predictor(d.root.string()), ModelError);
+  }
   m["fitted_roofline"] = {{"terms", {"a", "b", "c", "d", "e", "f"}}, {"coefficients", {1.0, 1.0, 1.0, 1.0, 1.0, 1.0}}};
   d.write_manifest("ttnn.exp", m);
   EXPECT_THROW(Predictor(d.root.string()), ModelError);
