@@ -136,6 +136,13 @@ std::vector<opcast::Query> to_queries(py::iterable queries, bool collect_errors,
   return parsed;
 }
 
+// Every query parsed, raising QueryError for the first bad one (feature and roofline batches).
+std::vector<opcast::Query> to_queries_strict(py::iterable queries) {
+  std::vector<std::string> errors;
+  std::vector<bool> ok;
+  return to_queries(queries, false, errors, ok);
+}
+
 py::dict prediction_columns(const opcast::Predictor& p, py::iterable queries, bool collect_errors) {
   std::vector<std::string> errors;
   std::vector<bool> ok;
@@ -227,9 +234,7 @@ PYBIND11_MODULE(_core, m) {
   m.def(
       "features_batch",
       [](py::iterable queries) {
-        std::vector<std::string> errors;
-        std::vector<bool> ok;
-        const auto parsed = to_queries(queries, false, errors, ok);
+        const auto parsed = to_queries_strict(queries);
         const auto n = static_cast<py::ssize_t>(parsed.size());
         py::array_t<double> x({n, static_cast<py::ssize_t>(opcast::kNumFeatures)});
         py::array_t<double> roof(n);
@@ -251,9 +256,7 @@ PYBIND11_MODULE(_core, m) {
   m.def(
       "roofline_terms_batch",
       [](py::iterable queries) {
-        std::vector<std::string> errors;
-        std::vector<bool> ok;
-        const auto parsed = to_queries(queries, false, errors, ok);
+        const auto parsed = to_queries_strict(queries);
         const auto n = static_cast<py::ssize_t>(parsed.size());
         py::array_t<double> terms({n, static_cast<py::ssize_t>(opcast::kNumRooflineTerms)});
         auto t_ = terms.mutable_unchecked<2>();
