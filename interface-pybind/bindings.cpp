@@ -317,6 +317,7 @@ PYBIND11_MODULE(_core, m) {
                d["target"] = info.target;
                d["dataset_hash"] = info.dataset_hash;
                d["members"] = info.members;
+               d["memo_programs"] = info.memo_programs;
                out.append(d);
              }
              return out;

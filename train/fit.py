@@ -28,7 +28,7 @@ from scipy.optimize import lsq_linear
 
 from .. import _core
 from ..predictor import Predictor
-from . import dataset, importers
+from . import dataset, importers, program_memo
 
 TARGETS = ("ln_ratio_roofline", "ln_ratio_fitted_roofline", "ln_ns")
 # "auto" trains these and keeps the one with more validation configurations within ±10%.
@@ -266,8 +266,7 @@ def fit_op(op: str, configs: pd.DataFrame, out_dir: Path, cfg: TrainConfig, *,
         work = Path(work)
         candidates = AUTO_TARGETS if cfg.target == "auto" else (cfg.target,)
         trained = {t: _train_target(data, train, cfg.replace(target=t), work / t, verbose) for t in candidates}
-        target = max(candidates, key=lambda t: (trained[t].metrics["val"]["within_10pct"],
-                                                -trained[t].metrics["val"]["mape_median"]))
+        target = max(candidates, key=lambda t: _score(trained[t].metrics["val"]))
         if verbose and len(candidates) > 1:
             scores = ", ".join(f"{t} {trained[t].metrics['val']['within_10pct']:.1%}" for t in candidates)
             print(f"[{op}] validation within ±10%: {scores}; keeping {target}", file=sys.stderr, flush=True)
@@ -278,6 +277,7 @@ def fit_op(op: str, configs: pd.DataFrame, out_dir: Path, cfg: TrainConfig, *,
                 print(f"[{op}] training {target} again without {int(trimmed.sum())} of {int(train.sum())} training "
                       "configurations it could not fit", file=sys.stderr, flush=True)
             model = _train_target(data, train & ~trimmed, cfg.replace(target=target), work / "trimmed", verbose)
+        model, memo_report = _with_program_memo(data, train, model, cfg, verbose)
         model_dir.parent.mkdir(parents=True, exist_ok=True)
         shutil.move(str(model.dir), str(model_dir))
     manifest = model.manifest
@@ -285,6 +285,7 @@ def fit_op(op: str, configs: pd.DataFrame, out_dir: Path, cfg: TrainConfig, *,
     manifest["training"]["target_selection"] = {t: trained[t].metrics["val"] for t in candidates}
     manifest["dataset"]["outliers_left_out"] = int(outliers.sum())
     manifest["dataset"]["trimmed_from_training"] = int(trimmed.sum())
+    manifest["program_memo"] = memo_report
     _write_manifest(model_dir, manifest)
     used = configs.assign(split=split, predicted_ns=model.predicted_ns, lo_ns=model.lo_ns, hi_ns=model.hi_ns,
                           in_domain=model.in_domain)
@@ -380,17 +381,56 @@ def _train_target(d: _OpData, train: np.ndarray, cfg: TrainConfig, model_dir: Pa
     }
     if coefficients is not None:
         manifest["fitted_roofline"] = {"terms": list(_core.roofline_term_names()), "coefficients": coefficients.tolist()}
-    _write_manifest(model_dir, manifest)
+    return _served(d, model_dir, manifest)
 
-    # Held-out metrics through the serving path itself.
-    served = serve(model_dir, configs["query"].tolist())
+
+def _served(d: _OpData, model_dir: Path, manifest: dict) -> _Trained:
+    """Writes the manifest, then measures the model folder through the serving path itself."""
+    _write_manifest(model_dir, manifest)
+    served = serve(model_dir, d.configs["query"].tolist())
     pred = served["predicted_ns"].to_numpy(dtype=float)
     lo, hi = served["lo_ns"].to_numpy(dtype=float), served["hi_ns"].to_numpy(dtype=float)
-    ns = d.ns
-    manifest["metrics"] = {s: accuracy(ns[split == s], pred[split == s], lo[split == s], hi[split == s])
+    split = d.split
+    manifest["metrics"] = {s: accuracy(d.ns[split == s], pred[split == s], lo[split == s], hi[split == s])
                            for s in dataset.SPLITS if (split == s).any()}
     _write_manifest(model_dir, manifest)
     return _Trained(model_dir, manifest, manifest["metrics"], pred, lo, hi, served["in_domain"].to_numpy(dtype=bool))
+
+
+def _score(metrics: dict) -> tuple[float, float]:
+    """How models are compared on validation: more configurations within ±10%, then lower median APE."""
+    return metrics["within_10pct"], -metrics["mape_median"]
+
+
+def _with_program_memo(d: _OpData, train: np.ndarray, model: _Trained, cfg: TrainConfig,
+                       verbose: bool) -> tuple[_Trained, dict]:
+    """``model`` with the program memo of the ``train`` configurations added to its folder, if the memo
+    beats the model on the validation configurations whose program it holds; and what was decided."""
+    memo = program_memo.build(d.op, d.x[train], d.ns[train], cfg.coverage)
+    if memo is None:
+        return model, {"used": False, "reason": "no program key for this op's kind, or fewer than "
+                       f"{program_memo.MIN_INTERVAL_RATIOS} training configurations share a program"}
+    memo_ns = memo.lookup(d.x)
+    twins = (d.split == "val") & ~np.isnan(memo_ns)
+    report = {"used": False, "features": memo.features, "programs": int(len(memo.table)),
+              "interval_ratio": list(memo.interval_ratio), "validation_rows": int(twins.sum())}
+    if twins.sum() < program_memo.MIN_VALIDATION_ROWS:
+        report["reason"] = f"fewer than {program_memo.MIN_VALIDATION_ROWS} validation configurations run a measured program"
+        return model, report
+    report["validation"] = {"memo": accuracy(d.ns[twins], memo_ns[twins]),
+                            "model": accuracy(d.ns[twins], model.predicted_ns[twins])}
+    if _score(report["validation"]["memo"]) < _score(report["validation"]["model"]):
+        report["reason"] = "the model beats the memo on the validation configurations whose program was measured"
+        return model, report
+    if verbose:
+        v = report["validation"]
+        print(f"[{d.op}] serving {len(memo.table)} measured programs: on {int(twins.sum())} validation configurations "
+              f"running one, {v['memo']['within_10pct']:.1%} within ±10% against the model's "
+              f"{v['model']['within_10pct']:.1%}", file=sys.stderr, flush=True)
+    report["used"] = True
+    path = memo.write(model.dir)
+    model.manifest["files"][path.name] = sha256_file(path)
+    return _served(d, model.dir, model.manifest), report
 
 
 def serve(model_dir: Path, queries: list) -> pd.DataFrame:

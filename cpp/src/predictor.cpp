@@ -12,6 +12,7 @@
 #include <sstream>
 
 #include "ensemble.hpp"
+#include "program_memo.hpp"
 
 namespace opcast {
 
@@ -88,6 +89,7 @@ class OpModel {
         throw ModelError((dir / name).string() + ": checksum mismatch (file corrupt or replaced); expected sha256 " +
                          digest.get<std::string>());
       if (name == "weights.bin") ensemble_ = Ensemble::from_bytes(data, (dir / name).string());
+      if (name == "program_memo.json") memo_ = ProgramMemo::from_json(data, (dir / name).string());
     }
     if (ensemble_.members() == 0) throw ModelError(where + ": \"files\" lists no weights.bin");
     if (ensemble_.n_features() != kNumFeatures)
@@ -110,12 +112,22 @@ class OpModel {
     info_.dataset_hash = field("dataset").at("hash").get<std::string>();
     info_.members = ensemble_.members();
     info_.source = "mlp-ensemble:" + info_.op + "@" + info_.dataset_hash.substr(0, 12);
+    info_.memo_programs = memo_.size();
+    memo_source_ = "measured-program:" + info_.op + "@" + info_.dataset_hash.substr(0, 12);
   }
 
   const ModelInfo& info() const { return info_; }
 
   Prediction answer(const FeatureVector& f, const Roofline& r, const EnsembleOutput& out) const {
     Prediction p;
+    if (const auto measured = memo_.find(f)) {
+      p.ns = measured->ns;
+      p.lo_ns = measured->lo_ns;
+      p.hi_ns = measured->hi_ns;
+      p.in_domain = true;  // this very program was measured
+      p.source = memo_source_;
+      return p;
+    }
     const double base = std::log(base_ns(r));
     const double half = interval_k_ * std::sqrt(out.std * out.std + interval_sigma0_ * interval_sigma0_);
     p.ns = std::exp(base + out.mean);
@@ -169,6 +181,8 @@ class OpModel {
   Target target_ = Target::ln_ns;
   RooflineTerms fitted_{};
   Ensemble ensemble_;
+  ProgramMemo memo_;
+  std::string memo_source_;
   FeatureVector domain_lo_{}, domain_hi_{};
   double interval_k_ = 0, interval_sigma0_ = 0;
 };

@@ -1,6 +1,7 @@
 #include <gtest/gtest.h>
 #include <openssl/evp.h>
 
+#include <algorithm>
 #include <cmath>
 #include <filesystem>
 #include <fstream>
@@ -208,4 +209,74 @@ TEST(Predictor, BatchEqualsSingleAndThreadsAgree) {
     });
   for (auto& th : threads) th.join();
   for (int m : mismatches) EXPECT_EQ(m, 0);
+}
+
+namespace {
+
+std::string matmul_query(int m, int cores) {
+  return R"({"op": "ttnn.matmul", "inputs": [{"shape": [1,1,)" + std::to_string(m) +
+         R"(,384], "dtype": "bfloat16", "layout": "TILE", "memory": "L1_HEIGHT_SHARDED", "core_count": )" +
+         std::to_string(cores) +
+         R"(}, {"shape": [1,1,384,192], "dtype": "bfloat16", "layout": "TILE", "memory": "DRAM_INTERLEAVED"}]})";
+}
+
+const std::vector<std::string> kMemoFeatures = {"log2_shard_height_tiles", "log2_k_tiles", "log2_n_tiles"};
+
+std::vector<double> memo_key(const std::string& query) {
+  const FeatureVector f = features(parse_query(query));
+  std::vector<double> key;
+  for (const auto& name : kMemoFeatures)
+    key.push_back(f[static_cast<std::size_t>(std::find(feature_names().begin(), feature_names().end(), name) -
+                                             feature_names().begin())]);
+  return key;
+}
+
+}  // namespace
+
+TEST(Predictor, ProgramMemoAnswersMeasuredProgramsAndOnlyThose) {
+  ModelDir d("memo");
+  auto m = d.write("ttnn.matmul", linear_weights(0.0, {std::log(9000.0), std::log(9000.0)}));
+  // 3200 rows on 10 cores and 640 rows on 2 cores both give each core 10 rows: one program.
+  nlohmann::json memo = {{"features", kMemoFeatures},
+                         {"interval_ratio", {0.9, 1.2}},
+                         {"entries", {{{"key", memo_key(matmul_query(3200, 10))}, {"ns", 12345.0}, {"configurations", 3}}}}};
+  auto install = [&](const nlohmann::json& memo_json) {
+    const std::string text = memo_json.dump();
+    std::ofstream(d.root / "matmul" / "program_memo.json") << text;
+    m["files"]["program_memo.json"] = sha256(text);
+    d.write_manifest("ttnn.matmul", m);
+  };
+  install(memo);
+  const Predictor p(d.root.string());
+  ASSERT_EQ(p.models().at(0).memo_programs, 1u);
+  for (const auto& q : {matmul_query(3200, 10), matmul_query(640, 2)}) {
+    const Prediction r = p.predict(q);
+    EXPECT_DOUBLE_EQ(r.ns, 12345.0);
+    EXPECT_DOUBLE_EQ(r.lo_ns, 12345.0 * 0.9);
+    EXPECT_DOUBLE_EQ(r.hi_ns, 12345.0 * 1.2);
+    EXPECT_TRUE(r.in_domain);
+    EXPECT_EQ(r.source, "measured-program:ttnn.matmul@0123456789ab");
+  }
+  const Prediction other = p.predict(matmul_query(3200, 9));  // 12 rows per core: not measured
+  EXPECT_NEAR(other.ns, 9000.0, 1e-2);  // weights are served as float
+  EXPECT_EQ(other.source, "mlp-ensemble:ttnn.matmul@0123456789ab");
+  const auto batch = p.predict_batch({parse_query(matmul_query(640, 2)), parse_query(matmul_query(3200, 9))});
+  EXPECT_DOUBLE_EQ(batch[0].ns, 12345.0);
+  EXPECT_NEAR(batch[1].ns, 9000.0, 1e-2);
+
+  // A memo that names unknown features, has keys of the wrong length, an interval that excludes the
+  // memo's own value, or a non-positive time is refused at load, as is one changed after training.
+  for (auto [field, value] : std::vector<std::pair<std::string, nlohmann::json>>{
+           {"features", {"log2_shard_height_tiles", "no_such_feature", "log2_n_tiles"}},
+           {"entries", {{{"key", {1.0, 2.0}}, {"ns", 1.0}}}},
+           {"entries", {{{"key", {1.0, 2.0, 3.0}}, {"ns", 0.0}}}},
+           {"interval_ratio", {1.1, 1.2}}}) {
+    nlohmann::json bad = memo;
+    bad[field] = value;
+    install(bad);
+    EXPECT_THROW(Predictor(d.root.string()), ModelError) << field << " = " << value.dump();
+  }
+  install(memo);
+  std::ofstream(d.root / "matmul" / "program_memo.json", std::ios::app) << " ";
+  EXPECT_THROW(Predictor(d.root.string()), ModelError);
 }

@@ -120,3 +120,13 @@ def op_names(catalogue: dict[str, Any] | None = None) -> list[str]:
     """Every TTNN op name in catalogue order."""
     cat = catalogue if catalogue is not None else load_catalogue()
     return [e["name"] for e in cat["ops"]]
+
+
+def program_key(name: str, catalogue: dict[str, Any] | None = None) -> list[str]:
+    """The feature names that fix the per-core program of op ``name`` (its kind's ``program_keys``
+    entry), or [] when the catalogue gives none for its kind."""
+    cat = catalogue if catalogue is not None else load_catalogue()
+    entry = op_entry(name, cat)
+    if entry is None:
+        raise ValueError(f"unknown op {name!r}; the catalogue has {op_names(cat)}")
+    return list(cat.get("program_keys", {}).get(entry["kind"], []))

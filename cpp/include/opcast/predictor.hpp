@@ -19,7 +19,9 @@ struct Prediction {
   double lo_ns = 0;      // interval (about 90% of held-out measurements fall inside)
   double hi_ns = 0;
   bool in_domain = false;  // every feature inside the range the model was trained on
-  std::string source;    // which model answered, e.g. "mlp-ensemble:ttnn.exp@3f2a9c1d0b7e"
+  // which model answered: "mlp-ensemble:ttnn.exp@3f2a9c1d0b7e", or "measured-program:ttnn.matmul@..."
+  // when a training configuration ran the same per-core program (the model's program memo)
+  std::string source;
 };
 
 struct ModelInfo {
@@ -29,6 +31,7 @@ struct ModelInfo {
   std::string target;          // "ln_ns" or "ln_ratio_roofline"
   std::string dataset_hash;
   std::size_t members = 0;
+  std::size_t memo_programs = 0;  // measured per-core programs the model answers from directly
 };
 
 class OpModel;  // one op's ensemble, scaler, domain and calibration (predictor.cpp)

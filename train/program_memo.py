@@ -1,0 +1,80 @@
+"""Program memo: the measured time of every training program, served for queries that run it.
+
+Some ops' time is fixed by the program each core runs, not by the total size: a matmul with a
+height-sharded in0 runs per_core_M x K x N on every core, and the ttnn program it gets (blocking,
+subblocks) jumps with per_core_M in ways no smooth model reproduces (3200x384x192 takes 222 us on 6
+cores, 17 rows each, and 76 us on 7, 15 rows each). Configurations that agree on the catalogue's
+``program_keys`` for the op's kind run the same program and, in TORP's data, the same time within a
+few percent. The memo keeps the median measured time per program of the training configurations;
+the C++ predictor answers a query from it when its program is in the memo (cpp/src/program_memo.*).
+
+Whether an op's memo is served is decided on the validation groups: only if it beats the ensemble
+on the validation configurations whose program was measured in training.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from .. import _core
+from ..catalogue import program_key
+
+FILE_NAME = "program_memo.json"
+# The C++ side quantises key features to this many decimals: both sides must group alike.
+KEY_DECIMALS = 6
+# Fewer leave-one-out ratios than this give no interval worth serving; fewer validation twins no verdict.
+MIN_INTERVAL_RATIOS = 10
+MIN_VALIDATION_ROWS = 5
+
+
+@dataclasses.dataclass
+class ProgramMemo:
+    features: list[str]
+    table: pd.DataFrame  # one row per program: the key features, ns (median), configurations
+    interval_ratio: tuple[float, float]  # measured / memo of a new configuration with a measured program
+
+    def lookup(self, x: np.ndarray) -> np.ndarray:
+        """Memo ns for each row of the feature matrix ``x``; NaN where its program was not measured."""
+        keys = pd.DataFrame(_key_values(x, self.features), columns=self.features)
+        return keys.merge(self.table, on=self.features, how="left")["ns"].to_numpy(dtype=float)
+
+    def write(self, model_dir: Path) -> Path:
+        path = model_dir / FILE_NAME
+        entries = [{"key": [float(v) for v in row[self.features]], "ns": float(row["ns"]),
+                    "configurations": int(row["configurations"])} for _, row in self.table.iterrows()]
+        path.write_text(json.dumps({"features": self.features, "interval_ratio": list(self.interval_ratio),
+                                    "entries": entries}) + "\n")
+        return path
+
+
+def _key_values(x: np.ndarray, features: list[str]) -> np.ndarray:
+    names = list(_core.feature_names())
+    return np.round(x[:, [names.index(f) for f in features]], KEY_DECIMALS)
+
+
+def build(op: str, x: np.ndarray, ns: np.ndarray, coverage: float) -> ProgramMemo | None:
+    """The memo of the configurations ``x`` (features) measured at ``ns``, or None when the catalogue
+    gives the op's kind no program key or too few programs were measured twice to bound the error."""
+    features = program_key(op)
+    if not features:
+        return None
+    frame = pd.DataFrame(_key_values(x, features), columns=features).assign(ns=ns)
+    groups = frame.groupby(features, sort=True)["ns"]
+    # How far a configuration lands from the median of the other configurations of its program:
+    # the error a new configuration of a measured program gets.
+    ratios = []
+    for values in groups.apply(list):
+        if len(values) > 1:
+            values = np.asarray(values)
+            ratios += [v / np.median(np.delete(values, i)) for i, v in enumerate(values)]
+    if len(ratios) < MIN_INTERVAL_RATIOS:
+        return None
+    tail = (1 - coverage) / 2
+    lo, hi = np.quantile(ratios, [tail, 1 - tail])
+    table = groups.agg(ns="median", configurations="size").reset_index()
+    return ProgramMemo(features, table, (float(min(lo, 1.0)), float(max(hi, 1.0))))
