@@ -94,3 +94,15 @@ def test_memo_is_refused_when_validation_prefers_the_model(tmp_path):
     assert program_memo.FILE_NAME not in manifest["files"]
     assert not (tmp_path / "models" / "matmul" / program_memo.FILE_NAME).exists()
     assert used["predicted_ns"].notna().all()
+
+
+def test_report_counts_answers_from_measured_programs(memo_model):
+    models, _, used = memo_model
+    from opcast.train import report
+
+    table = report.summary_table(report.evaluate(models, [models.parent / "matmul.csv"])).set_index("split")
+    assert table.loc["train", "measured program"] == 1.0
+    served = opcast.Predictor(models).predict_batch(used["query"].tolist())
+    test = (used["split"] == "test").to_numpy()
+    share = served["source"].str.startswith("measured-program:").to_numpy()[test].mean()
+    assert 0 < table.loc["test", "measured program"] == pytest.approx(share)
