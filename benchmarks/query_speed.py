@@ -3,7 +3,7 @@ to a baseline that reloads the model folder for every query (TORP's way), measur
 
     .venv/bin/python benchmarks/query_speed.py --models artifacts/models
 
-Builds the C++ benchmark (cpp/bench/query_bench.cpp) into build/bench on first use. Set
+Builds the C++ benchmark (cpp/bench/query_bench.cpp) into build/bench, brought up to date on every run. Set
 OPENBLAS_NUM_THREADS=1 when serving; this script does.
 """
 
@@ -51,12 +51,13 @@ def per_call_us(fn, calls: int, repeats: int) -> float:
 def cpp_bench(models: Path, queries: list[str]) -> str:
     build = REPO / "build" / "bench"
     exe = build / "cpp" / "opcast_query_bench"
-    if not exe.exists():
+    if not (build / "CMakeCache.txt").exists():
         subprocess.run(["cmake", "-S", str(REPO), "-B", str(build), "-G", "Ninja", "-DCMAKE_BUILD_TYPE=Release",
                         "-DOPCAST_BUILD_TRAINER=OFF", "-DOPCAST_BUILD_PYTHON=OFF", "-DOPCAST_BUILD_TESTS=OFF"],
                        check=True, stdout=subprocess.DEVNULL)
-        subprocess.run(["cmake", "--build", str(build), "--target", "opcast_query_bench"], check=True,
-                       stdout=subprocess.DEVNULL)
+    # Always brought up to date: a stale benchmark binary would time (or refuse) another library version.
+    subprocess.run(["cmake", "--build", str(build), "--target", "opcast_query_bench"], check=True,
+                   stdout=subprocess.DEVNULL)
     return subprocess.run([str(exe), str(models), *queries], check=True, capture_output=True, text=True).stdout
 
 
