@@ -63,7 +63,7 @@ class Predictor:
         return frame
 
     def models(self) -> list[dict]:
-        """One dict per loaded op model: op, dir, source, target, dataset_hash, members."""
+        """One dict per loaded op model: op, dir, source, target, dataset_hash, members, memo_programs."""
         return self._impl.models()
 
     def has_model(self, op: str) -> bool:
