@@ -9,6 +9,7 @@
 #include <fstream>
 #include <iomanip>
 #include <nlohmann/json.hpp>
+#include <optional>
 #include <sstream>
 
 #include "ensemble.hpp"
@@ -118,16 +119,22 @@ class OpModel {
 
   const ModelInfo& info() const { return info_; }
 
+  // The memo's answer when a training configuration ran this query's per-core program; asked before
+  // the ensemble, which then need not run.
+  std::optional<Prediction> measured(const FeatureVector& f) const {
+    const auto hit = memo_.find(f);
+    if (!hit) return std::nullopt;
+    Prediction p;
+    p.ns = hit->ns;
+    p.lo_ns = hit->lo_ns;
+    p.hi_ns = hit->hi_ns;
+    p.in_domain = true;  // this very program was measured
+    p.source = memo_source_;
+    return p;
+  }
+
   Prediction answer(const FeatureVector& f, const Roofline& r, const EnsembleOutput& out) const {
     Prediction p;
-    if (const auto measured = memo_.find(f)) {
-      p.ns = measured->ns;
-      p.lo_ns = measured->lo_ns;
-      p.hi_ns = measured->hi_ns;
-      p.in_domain = true;  // this very program was measured
-      p.source = memo_source_;
-      return p;
-    }
     const double base = std::log(base_ns(r));
     const double half = interval_k_ * std::sqrt(out.std * out.std + interval_sigma0_ * interval_sigma0_);
     p.ns = std::exp(base + out.mean);
@@ -234,6 +241,7 @@ Prediction Predictor::predict(const Query& q) const {
   const OpModel& m = model_for(q);
   Roofline r;
   const FeatureVector f = features(q, r, spec_);
+  if (auto p = m.measured(f)) return *std::move(p);
   return m.answer(f, r, m.ensemble().predict(f.data()));
 }
 
@@ -244,20 +252,29 @@ std::vector<Prediction> Predictor::predict_batch(const std::vector<Query>& queri
   for (std::size_t i = 0; i < queries.size(); ++i) by_model[&model_for(queries[i])].push_back(i);
   std::vector<double> feats;
   std::vector<Roofline> roofs;
+  std::vector<std::size_t> pending;  // rows the memo does not answer: the ensemble runs on these only
   std::vector<EnsembleOutput> results;
   for (const auto& [model, rows] : by_model) {
-    feats.resize(rows.size() * kNumFeatures);
-    roofs.resize(rows.size());
-    for (std::size_t k = 0; k < rows.size(); ++k) {
-      const FeatureVector f = features(queries[rows[k]], roofs[k], spec_);
-      std::copy(f.begin(), f.end(), feats.begin() + static_cast<std::ptrdiff_t>(k * kNumFeatures));
+    feats.clear();
+    roofs.clear();
+    pending.clear();
+    for (const std::size_t row : rows) {
+      Roofline r;
+      const FeatureVector f = features(queries[row], r, spec_);
+      if (auto p = model->measured(f)) {
+        out[row] = *std::move(p);
+        continue;
+      }
+      feats.insert(feats.end(), f.begin(), f.end());
+      roofs.push_back(r);
+      pending.push_back(row);
     }
-    results.resize(rows.size());
-    model->ensemble().predict_rows(feats.data(), rows.size(), results.data());
-    for (std::size_t k = 0; k < rows.size(); ++k) {
+    results.resize(pending.size());
+    model->ensemble().predict_rows(feats.data(), pending.size(), results.data());
+    for (std::size_t k = 0; k < pending.size(); ++k) {
       FeatureVector f;
       std::copy_n(feats.begin() + static_cast<std::ptrdiff_t>(k * kNumFeatures), kNumFeatures, f.begin());
-      out[rows[k]] = model->answer(f, roofs[k], results[k]);
+      out[pending[k]] = model->answer(f, roofs[k], results[k]);
     }
   }
   return out;

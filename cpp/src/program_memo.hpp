@@ -22,7 +22,6 @@ class ProgramMemo {
   // Throws ModelError naming `where` when the text is not a valid memo for this feature schema.
   static ProgramMemo from_json(const std::string& text, const std::string& where);
 
-  bool empty() const { return entries_.empty(); }
   std::size_t size() const { return entries_.size(); }
   std::optional<MemoAnswer> find(const FeatureVector& f) const;
 
