@@ -278,6 +278,7 @@ PYBIND11_MODULE(_core, m) {
         d["local_ns"] = r.local_ns;
         d["launch_ns"] = r.launch_ns;
         d["total_ns"] = r.total_ns;
+        d["reader_ns"] = r.reader_ns;
         return d;
       },
       "The Wormhole roofline estimate of one query, by component.");
