@@ -270,15 +270,10 @@ PYBIND11_MODULE(_core, m) {
   m.def(
       "roofline",
       [](py::handle q) {
-        const auto r = opcast::roofline(to_query(q));
+        const auto terms = opcast::roofline_terms(opcast::roofline(to_query(q)));
+        const auto& names = opcast::roofline_term_names();
         py::dict d;
-        d["compute_ns"] = r.compute_ns;
-        d["dram_ns"] = r.dram_ns;
-        d["noc_ns"] = r.noc_ns;
-        d["local_ns"] = r.local_ns;
-        d["launch_ns"] = r.launch_ns;
-        d["total_ns"] = r.total_ns;
-        d["reader_ns"] = r.reader_ns;
+        for (std::size_t k = 0; k < terms.size(); ++k) d[names[k]] = terms[k];
         return d;
       },
       "The Wormhole roofline estimate of one query, by component.");
