@@ -293,17 +293,37 @@ def test_torp_exp(torp_exp):
     assert summary(rep) == (7, 5, {"bad_one_hot": 1, "missing_duration": 1})
     assert df.attrs["import_report"] is rep
     assert df["op"].unique().tolist() == ["ttnn.exp"]
+    # A run of 2 identical rows is the DRAM-output pair; a lone row's output is unknown.
+    dram_out = {"dtype": "bfloat16", "memory": "DRAM_INTERLEAVED"}
     assert df["query"].tolist()[:3] == [
-        q("ttnn.exp", [t([1, 64, 96])]),
-        q("ttnn.exp", [t([1, 64, 96])]),
+        q("ttnn.exp", [t([1, 64, 96])], dram_out),
+        q("ttnn.exp", [t([1, 64, 96])], dram_out),
         q("ttnn.exp", [t([1, 64, 96], "bfloat8_b", "L1_INTERLEAVED")]),
     ]
-    assert df["query"].iloc[3] == q("ttnn.exp", [t([2, 3, 64, 96], "uint32")])
+    assert df["query"].iloc[3] == q("ttnn.exp", [t([2, 3, 64, 96], "uint32")], {"dtype": "uint32",
+                                                                                "memory": "DRAM_INTERLEAVED"})
+    assert df["assumed"].tolist()[1:3] == ["output_from_row_order", "output_unrecorded"]
     assert df["kernel_ns"].tolist() == [1000.0, 1100.0, 900.0, 500.0, 50000.0]
     assert df["group"].tolist() == ["ttnn.exp|1x64x96"] * 3 + ["ttnn.exp|2x3x64x96"] * 2
     assert df["source"].unique().tolist() == ["exp_synth"]
     assert df["num_tiles"].tolist()[:1] == [6]  # 2 x 3 tiles
     assert df["in0_shape"].iloc[3] == "2x3x64x96"
+
+
+def test_torp_exp_output_placement_from_row_order(tmp_path):
+    """TORP's sweep ran the output in DRAM, then in L1, twice each, in that row order."""
+    rows = [[1, 1, 64, 96, 0, 0, 1, 0, 0, 1, 0, ns] for ns in (5500, 5600, 3900, 3950)]  # DRAM, DRAM, L1, L1
+    rows += [[1, 1, 64, 96, 0, 0, 1, 0, 0, 0, 1, ns] for ns in (4000, 4100)]  # L1 input: the DRAM pair alone
+    rows += [[1, 1, 32, 96, 0, 0, 1, 0, 0, 1, 0, ns] for ns in (3000, 3100, 3200)]  # a run of 3: unknown
+    df = im.load_file(write_csv(tmp_path / "order.csv", EXP_HEADER, rows))
+    D, L = "DRAM_INTERLEAVED", "L1_INTERLEAVED"
+    assert df["out_memory"].fillna("unknown").tolist() == [D, D, L, L, D, D] + ["unknown"] * 3
+    assert df["out_dtype"].tolist()[:2] == ["float32", "float32"]
+    # The placement splits what were repeats of one configuration into two consistent configurations.
+    from opcast.train import dataset
+    configs = dataset.aggregate(df[df["in0_memory"] == D])
+    by_output = configs.groupby(configs["out_memory"].fillna("unknown"))["kernel_ns"].apply(sorted).to_dict()
+    assert by_output == {D: [5550.0], L: [3925.0], "unknown": [3100.0]}
 
 
 def test_torp_exp_older_buffer_columns(tmp_path):
@@ -567,7 +587,12 @@ def test_real_data_broad_facts(shared_data):
     assert (report["format"] != "unknown").all()
     assert {"ttnn.matmul", "ttnn.add", "ttnn.relu", "ttnn.exp"} <= set(records["op"])
     exp = records[records["source"] == "exp_wormhole_n150"]
-    assert exp["query"].nunique() == 3180  # TORP exp: configurations of ~4 repeats
+    # TORP exp: 3,180 runs of identical rows; runs of 4 split into a DRAM- and an L1-output configuration,
+    # runs of 2 are DRAM-output pairs, the 62 runs of 3 keep the output unrecorded.
+    runs = exp.groupby(exp["in0_shape"] + exp["in0_dtype"] + exp["in0_memory"])["out_memory"]
+    assert runs.ngroups == 3180
+    assert exp["query"].nunique() == 2 * 2610 + 508 + 62
+    assert exp["out_memory"].isna().sum() == 3 * 62
     mm = records[records["source"] == "matmul_height_sharded_wormhole_n150"]
     assert mm["query"].nunique() == len(mm) == 3072
     assert records["source"].str.startswith("relu_wormhole/").sum() == 3197

@@ -6,9 +6,14 @@ Formats (``detect_format`` tells them apart by their columns, never by the file 
     TORP's exp sweep: ``input_shape_1..4`` (0 = absent dim, dropped), one-hot dtype columns
     (``bfloat8`` means bfloat8_b), one-hot buffer (``input_DRAM``/``input_L1``, or
     ``INPUTBUFFER0``/``INPUTBUFFER1`` in TORP's older big_exp_dataset.csv), ``kernel_duration``.
-    TILE layout, interleaved. TORP's sweep also varied the *output* memory config (DRAM, L1) but its
-    CSV does not record it, so the query has no ``output`` and the repeats of one row-configuration
-    mix both output placements.
+    TILE layout, interleaved. TORP's sweep also varied the *output* memory config, DRAM then L1 (its
+    ``exp_sweep.py``: ``output_memory_config: [DRAM_MEMORY_CONFIG, L1_MEMORY_CONFIG]``), running each
+    vector twice, and its CSV keeps that order but drops the column. The output placement is read back
+    from the order (``output_placement_from_row_order``): in a run of 4 identical consecutive rows the
+    first pair wrote to DRAM and the second to L1; a run of 2 is the DRAM pair alone (the L1 output did
+    not fit: such runs hold tensors above ~38 MB in L1 or ~80 MB in DRAM). The pairs agree within a
+    few percent while the two placements differ by up to 1.5x (32-bit tensors in DRAM). Runs of any
+    other length keep the output unrecorded: the query has no ``output`` and mixes both.
 ``torp_matmul``
     TORP's height-sharded matmul sweep: ``m_size,k_size,n_size,num_cores,duration``. Expressed as
     in0 ``[1,1,m,k]`` L1_HEIGHT_SHARDED on ``num_cores`` cores, in1 ``[1,1,k,n]`` DRAM_INTERLEAVED
@@ -490,10 +495,24 @@ def _require_op(op: str, cat: dict[str, Any]) -> dict[str, Any]:
 # ----------------------------------------------------------------------------------------------
 # TORP exp
 # ----------------------------------------------------------------------------------------------
+def output_placement_from_row_order(df: pd.DataFrame) -> list[str | None]:
+    """The output memory of each row of a TORP exp CSV, from its place in its run of identical rows
+    (see the module docstring): DRAM, DRAM, L1, L1 for a run of 4, DRAM, DRAM for a run of 2, None
+    (unknown) otherwise."""
+    config = df.drop(columns="kernel_duration").astype(str)
+    run = (config != config.shift()).any(axis=1).cumsum()
+    position = run.groupby(run).cumcount().to_numpy()
+    length = run.map(run.value_counts()).to_numpy()
+    by_length = {4: ("DRAM_INTERLEAVED", "DRAM_INTERLEAVED", "L1_INTERLEAVED", "L1_INTERLEAVED"),
+                 2: ("DRAM_INTERLEAVED", "DRAM_INTERLEAVED")}
+    return [by_length[n][k] if n in by_length else None for n, k in zip(length, position)]
+
+
 def _import_torp_exp(df: pd.DataFrame, stats: FileStats, source: str, file: str, cat: dict[str, Any]) -> list[dict]:
     op = "ttnn.exp"
     dtype_cols = [c for c in df.columns if c in _TORP_DTYPE_COLUMNS]
     dram_col, l1_col = next((a, b) for a, b in _TORP_EXP_BUFFERS if a in df.columns and b in df.columns)
+    placements = output_placement_from_row_order(df)
     out = []
     for i, r in enumerate(df.to_dict("records")):
         try:
@@ -518,10 +537,13 @@ def _import_torp_exp(df: pd.DataFrame, stats: FileStats, source: str, file: str,
                 mem = "L1_INTERLEAVED"
             else:
                 raise UnmappableRow("bad_one_hot", f"{dram_col}={dram}, {l1_col}={l1}")
-            inputs = [tensor_spec(shape, _TORP_DTYPE_COLUMNS[hot[0]], "TILE", mem)]
-            out.append(_record(op=op, inputs=inputs, output=None, attributes={}, kernel_ns=dur, source=source,
-                               fmt="torp_exp", file=file, row=i, assumed=("output_unrecorded",),
-                               entry=entry))
+            dtype = _TORP_DTYPE_COLUMNS[hot[0]]
+            inputs = [tensor_spec(shape, dtype, "TILE", mem)]
+            placement = placements[i]
+            output = output_spec(dtype, placement) if placement else None
+            assumed = ("output_from_row_order",) if placement else ("output_unrecorded",)
+            out.append(_record(op=op, inputs=inputs, output=output, attributes={}, kernel_ns=dur, source=source,
+                               fmt="torp_exp", file=file, row=i, assumed=assumed, entry=entry))
         except UnmappableRow as e:
             stats.skipped[e.reason] += 1
     return out
