@@ -14,6 +14,7 @@ import pandas as pd
 import pytest
 
 from opcast import catalogue as cat_mod
+from opcast.train import dataset
 from opcast.train import importers as im
 
 
@@ -320,7 +321,6 @@ def test_torp_exp_output_placement_from_row_order(tmp_path):
     assert df["out_memory"].fillna("unknown").tolist() == [D, D, L, L, D, D] + ["unknown"] * 3
     assert df["out_dtype"].tolist()[:2] == ["float32", "float32"]
     # The placement splits what were repeats of one configuration into two consistent configurations.
-    from opcast.train import dataset
     configs = dataset.aggregate(df[df["in0_memory"] == D])
     by_output = configs.groupby(configs["out_memory"].fillna("unknown"))["kernel_ns"].apply(sorted).to_dict()
     assert by_output == {D: [5550.0], L: [3925.0], "unknown": [3100.0]}
