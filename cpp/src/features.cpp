@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstdint>
 
 namespace opcast {
 namespace {
@@ -91,12 +92,65 @@ double subblock_area(double per_core_m, double per_core_n) {
   return best;
 }
 
-const MemoryConfig* first_sharded(const Query& q) {
-  if (q.inputs[0].memory.sharded()) return &q.inputs[0].memory;
-  if (q.output.memory.sharded()) return &q.output.memory;
+// The sharded tensor that fixes an op's work split: in0, else the output, else another input.
+const TensorDesc* first_sharded(const Query& q) {
+  if (q.inputs[0].memory.sharded()) return &q.inputs[0];
+  if (q.output.memory.sharded()) return &q.output;
   for (const auto& t : q.inputs)
-    if (t.memory.sharded()) return &t.memory;
+    if (t.memory.sharded()) return &t;
   return nullptr;
+}
+
+// How many cores the busiest L1 bank serves at once when every core starts on its share of an
+// L1-interleaved tensor (0 when no such tensor is read or written tile by tile). Tile t of an
+// interleaved tensor lives in bank t mod banks, and an eltwise core walks its share in the same
+// order as every other core, so cores whose shares start in one bank keep meeting there. Binary add
+// of two L1-interleaved 2048x2048 inputs into 64 width shards (each share starts in its own bank)
+// takes 57 us, into 64 height shards (every share starts in bank 0) 82 us, block shards (8 banks) 66.
+double l1_bank_conflict(const Query& q, const Work& w, const WormholeSpec& spec) {
+  const OpKind kind = q.op->kind;
+  if (kind != OpKind::eltwise_unary && kind != OpKind::eltwise_binary && kind != OpKind::data_movement) return 0;
+  bool reads_l1_interleaved = false;
+  auto walked = [&](const TensorDesc& t) {
+    return t.memory.buffer == BufferType::l1 && !t.memory.sharded() && t.layout == Layout::tile &&
+           tiles(t) == w.tiles_out;
+  };
+  for (const auto& t : q.inputs) reads_l1_interleaved = reads_l1_interleaved || walked(t);
+  if (!reads_l1_interleaved && !walked(q.output)) return 0;
+
+  constexpr int kMaxBanks = 256;
+  const auto banks = static_cast<std::int64_t>(std::clamp(spec.l1_banks, 1, kMaxBanks));
+  std::array<int, kMaxBanks> cores_at{};
+  int busiest = 0;
+  auto starts_at = [&](std::int64_t tile) { busiest = std::max(busiest, ++cores_at[static_cast<std::size_t>(tile % banks)]); };
+
+  if (const TensorDesc* s = first_sharded(q)) {
+    // Shards are row-major over the shard grid; a core's share starts at its shard's first tile.
+    const auto ht = static_cast<std::int64_t>(height_tiles(*s)), wt = static_cast<std::int64_t>(width_tiles(*s));
+    const Shard sh = shard_of(*s);
+    const auto rows = static_cast<std::int64_t>(ceil_div(sh.rows, kTile));
+    const auto cols = static_cast<std::int64_t>(ceil_div(sh.cols, kTile));
+    const MemoryConfig& m = s->memory;
+    if (m.layout == MemoryLayout::block_sharded) {
+      for (std::int64_t r = 0; r < m.grid_y && r * rows < ht; ++r)
+        for (std::int64_t c = 0; c < m.grid_x && c * cols < wt; ++c) starts_at(r * rows * wt + c * cols);
+    } else {
+      const bool height = m.layout == MemoryLayout::height_sharded;
+      for (std::int64_t k = 0; k < m.core_count && k * (height ? rows : cols) < (height ? ht : wt); ++k)
+        starts_at(height ? k * rows * wt : k * cols);
+    }
+  } else {
+    // ttnn's split_work_to_cores: the first (tiles mod cores) cores take one tile more.
+    const auto units = static_cast<std::int64_t>(w.tiles_out);
+    const auto cores = static_cast<std::int64_t>(std::max(1.0, w.cores));
+    const std::int64_t each = units / cores, more = units % cores;
+    std::int64_t start = 0;
+    for (std::int64_t i = 0; i < cores && start < units; ++i) {
+      starts_at(start);
+      start += each + (i < more ? 1 : 0);
+    }
+  }
+  return busiest;
 }
 
 }  // namespace
@@ -113,7 +167,7 @@ const std::array<const char*, kNumFeatures>& feature_names() {
       "out_interleaved", "out_height_sharded", "out_width_sharded", "out_block_sharded",
       "in1_sharded", "shard_grid_x", "shard_grid_y", "in0_row_major", "math_fidelity", "broadcast", "n_inputs",
       "log2_shard_height_tiles", "log2_shard_width_tiles", "shard_misaligned", "matmul_subblock_area",
-      "log2_matmul_tiles_per_core", "log2_reader_ns"};
+      "log2_matmul_tiles_per_core", "log2_reader_ns", "log2_l1_bank_conflict"};
   return names;
 }
 
@@ -233,9 +287,9 @@ FeatureVector features(const Query& q, Roofline& r, const WormholeSpec& spec) {
   for (int l = 0; l < 4; ++l) f[i++] = static_cast<int>(a.memory.layout) == l ? 1.0 : 0.0;
   for (int l = 0; l < 4; ++l) f[i++] = static_cast<int>(q.output.memory.layout) == l ? 1.0 : 0.0;
   f[i++] = b && b->memory.sharded() ? 1.0 : 0.0;
-  const MemoryConfig* shard = first_sharded(q);
-  f[i++] = shard ? shard->grid_x : 0.0;
-  f[i++] = shard ? shard->grid_y : 0.0;
+  const TensorDesc* sharded = first_sharded(q);
+  f[i++] = sharded ? sharded->memory.grid_x : 0.0;
+  f[i++] = sharded ? sharded->memory.grid_y : 0.0;
   f[i++] = a.layout == Layout::row_major ? 1.0 : 0.0;
   f[i++] = q.op->kind == OpKind::matmul ? static_cast<double>(q.math_fidelity) : 0.0;
   bool broadcast = false;
@@ -244,8 +298,6 @@ FeatureVector features(const Query& q, Roofline& r, const WormholeSpec& spec) {
   f[i++] = broadcast ? 1.0 : 0.0;
   f[i++] = static_cast<double>(q.inputs.size());
   // Shard geometry of the first sharded tensor: shards that are not whole tiles take slower paths.
-  const TensorDesc* sharded = a.memory.sharded() ? &a : q.output.memory.sharded() ? &q.output : nullptr;
-  if (!sharded && b && b->memory.sharded()) sharded = b;
   const Shard sh = sharded ? shard_of(*sharded) : Shard{};
   f[i++] = sharded ? lg(ceil_div(sh.rows, kTile)) : 0.0;
   f[i++] = sharded ? lg(ceil_div(sh.cols, kTile)) : 0.0;
@@ -259,6 +311,7 @@ FeatureVector features(const Query& q, Roofline& r, const WormholeSpec& spec) {
   }
   f[i++] = q.op->kind == OpKind::matmul ? lg(w.tiles_per_core) : 0.0;
   f[i++] = lg(r.reader_ns);
+  f[i++] = lg(l1_bank_conflict(q, w, spec));
   return f;
 }
 

@@ -62,6 +62,31 @@ TEST(Features, ReaderTimeFollowsTheBusiestCore) {
       "layout": "TILE", "memory": "L1_HEIGHT_SHARDED", "core_count": 1}]})")).reader_ns, 0.0);
 }
 
+TEST(Features, L1BankConflictFollowsWhereSharesStart) {
+  auto conflict = [](const char* in_memory, const char* out_memory) {
+    const std::string q = std::string(R"({"op": "ttnn.add", "inputs": [
+      {"shape": [1,1,2048,2048], "dtype": "bfloat16", "layout": "TILE", "memory": ")") + in_memory + R"("},
+      {"shape": [1,1,2048,2048], "dtype": "bfloat16", "layout": "TILE", "memory": ")" + in_memory + R"("}],
+      "output": {"memory": ")" + out_memory + R"(", "grid": [8, 8]}})";
+    return std::exp2(feature(features(parse_query(q)), "log2_l1_bank_conflict")) - 1;
+  };
+  // 64 x 64 tiles over 64 cores: width shards start in banks 0..63, block shards in 8 banks, height
+  // shards all in bank 0.
+  EXPECT_DOUBLE_EQ(conflict("L1_INTERLEAVED", "L1_WIDTH_SHARDED"), 1);
+  EXPECT_DOUBLE_EQ(conflict("L1_INTERLEAVED", "L1_BLOCK_SHARDED"), 8);
+  EXPECT_DOUBLE_EQ(conflict("L1_INTERLEAVED", "L1_HEIGHT_SHARDED"), 64);
+  EXPECT_DOUBLE_EQ(conflict("DRAM_INTERLEAVED", "L1_HEIGHT_SHARDED"), 0);  // no L1-interleaved tensor
+
+  // Interleaved work is split in runs: 64 tiles on 64 cores start in 64 banks, 4096 all in bank 0, and
+  // 65 tiles give the first core two, so the last core starts in bank 0 too.
+  auto relu = [](const char* shape) {
+    return std::exp2(feature(features(unary(shape, "bfloat16", "L1_INTERLEAVED", "ttnn.relu")), "log2_l1_bank_conflict")) - 1;
+  };
+  EXPECT_DOUBLE_EQ(relu("[1,1,2048,32]"), 1);
+  EXPECT_DOUBLE_EQ(relu("[1,1,2048,2048]"), 64);
+  EXPECT_DOUBLE_EQ(relu("[1,1,32,2080]"), 2);
+}
+
 TEST(Features, MatmulFlopsAndShardCores) {
   const Query q = parse_query(R"({"op": "ttnn.matmul", "inputs": [
     {"shape": [1,1,640,96], "dtype": "bfloat16", "layout": "TILE", "memory": "L1_HEIGHT_SHARDED", "core_count": 10},

@@ -12,8 +12,8 @@ namespace opcast {
 
 // Bump when the meaning or order of any feature changes: model folders record the version they
 // were trained with and are refused on mismatch.
-inline constexpr int kFeatureSchemaVersion = 4;
-inline constexpr std::size_t kNumFeatures = 51;
+inline constexpr int kFeatureSchemaVersion = 5;
+inline constexpr std::size_t kNumFeatures = 52;
 using FeatureVector = std::array<double, kNumFeatures>;
 
 const std::array<const char*, kNumFeatures>& feature_names();
@@ -29,6 +29,7 @@ struct WormholeSpec {
   // cores moves 6.5 (DRAM) to 7.5 (L1) B/cycle per core.
   double reader_bytes_per_cycle = 8.0;
   double l1_bytes_per_cycle = 64.0;   // local L1 read per core
+  int l1_banks = 64;                  // L1-interleaved pages are spread over one bank per worker core
   double launch_ns = 1000.0;          // fixed program dispatch + kernel start
   int cores() const { return grid_x * grid_y; }
 };
