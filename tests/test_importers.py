@@ -311,6 +311,14 @@ def test_torp_exp(torp_exp):
     assert df["in0_shape"].iloc[3] == "2x3x64x96"
 
 
+def test_tt_metal_commit_is_known_only_where_published():
+    # TORP's README pins its exp data to tt-metal 87144607; the shared copy and the fetched file agree.
+    assert im.tt_metal_commit("exp_wormhole_n150") == "87144607f757092c2c0cc817d12a8942d30fbfc9"
+    assert im.tt_metal_commit("final_exp_dataset") == im.tt_metal_commit("exp_wormhole_n150")
+    assert im.tt_metal_commit("binary_add_wormhole/perfmodel_add_iis_extracted") is None
+    assert im.tt_metal_commit("matmul_height_sharded_wormhole_n150") is None
+
+
 def test_torp_exp_output_placement_from_row_order(tmp_path):
     """TORP's sweep ran the output in DRAM, then in L1, twice each, in that row order."""
     rows = [[1, 1, 64, 96, 0, 0, 1, 0, 0, 1, 0, ns] for ns in (5500, 5600, 3900, 3950)]  # DRAM, DRAM, L1, L1

@@ -64,6 +64,7 @@ def test_training_writes_a_complete_manifest(trained):
     assert {"weights.bin", "member_0.bin", "member_2.bin", "metrics.json"} <= set(manifest["files"])
     assert len(manifest["domain"]["min"]) == len(opcast.feature_names())
     assert manifest["dataset"]["configurations"] == 12 * 6 * 3 * 2
+    assert manifest["tt_metal_commit"] == {"exp": None}  # a file nobody published a tt-metal commit for
     assert manifest["training"]["trainer"]["self_check"]["passed"]
     test = manifest["metrics"]["test"]
     # A known smooth law on unseen shape groups: most predictions within 10%, intervals honest.

@@ -355,12 +355,12 @@ def _train_target(d: _OpData, train: np.ndarray, cfg: TrainConfig, model_dir: Pa
     train_meta = json.loads((model_dir / "metrics.json").read_text())
     files = sorted(p.name for p in model_dir.iterdir() if p.is_file() and p.name != "manifest.json")
     configs = d.configs
+    sources = sorted({s for v in configs.get("sources", pd.Series(dtype=str)).dropna() for s in str(v).split(";")})
     manifest = {
         "format": "opcast-model",
         "format_version": MANIFEST_FORMAT_VERSION,
         "op": op,
         "device": "wormhole_b0",
-        "tt_metal_commit": None,  # not recorded by these sources
         "feature_schema_version": _core.FEATURE_SCHEMA_VERSION,
         "catalogue_sha256": hashlib.sha256(_core.catalogue_json().encode()).hexdigest(),
         "feature_names": names,
@@ -370,8 +370,10 @@ def _train_target(d: _OpData, train: np.ndarray, cfg: TrainConfig, model_dir: Pa
             "configurations": int(len(configs)),
             "groups": int(configs["group"].nunique()),
             "split_rows": {s: int((split == s).sum()) for s in dataset.SPLITS},
-            "sources": sorted({s for v in configs.get("sources", pd.Series(dtype=str)).dropna() for s in str(v).split(";")}),
+            "sources": sources,
         },
+        # Per source: the tt-metal build that measured it, where its publisher recorded one.
+        "tt_metal_commit": {s: importers.tt_metal_commit(s) for s in sources},
         "domain": {"min": x[train].min(axis=0).tolist(), "max": x[train].max(axis=0).tolist()},
         "interval": interval,
         "training": {"config": dataclasses.asdict(cfg), "seconds": round(seconds, 1), "trainer": train_meta},

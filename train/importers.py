@@ -495,6 +495,20 @@ def _require_op(op: str, cat: dict[str, Any]) -> dict[str, Any]:
 # ----------------------------------------------------------------------------------------------
 # TORP exp
 # ----------------------------------------------------------------------------------------------
+# The tt-metal commit a source file was measured with, where its publisher says so, by the file's stem
+# (the shared copy and the file `opcast data fetch` downloads). TORP's README pins its exp model's data to
+# tt-metal 87144607; no other source records a commit.
+TT_METAL_COMMITS = {
+    "exp_wormhole_n150": "87144607f757092c2c0cc817d12a8942d30fbfc9",
+    "final_exp_dataset": "87144607f757092c2c0cc817d12a8942d30fbfc9",
+}
+
+
+def tt_metal_commit(source: str) -> str | None:
+    """The tt-metal commit of a record's ``source`` (``file`` or ``file/sweep``), None where unknown."""
+    return TT_METAL_COMMITS.get(source.split("/")[0])
+
+
 def output_placement_from_row_order(df: pd.DataFrame) -> list[str | None]:
     """The output memory of each row of a TORP exp CSV, from its place in its run of identical rows
     (see the module docstring): DRAM, DRAM, L1, L1 for a run of 4, DRAM, DRAM for a run of 2, None
