@@ -151,25 +151,23 @@ TEST(Predictor, RefusesCorruptOrMismatchedModels) {
   std::ofstream(d.root / "exp" / "weights.bin", std::ios::binary | std::ios::app) << "x";
   EXPECT_THROW(Predictor(d.root.string()), ModelError);  // checksum
 
+  auto expect_refused_naming = [&](const std::string& reason) {
+    try {
+      Predictor p(d.root.string());
+      FAIL() << "expected ModelError naming " << reason;
+    } catch (const ModelError& e) {
+      EXPECT_NE(std::string(e.what()).find(reason), std::string::npos) << e.what();
+    }
+  };
   m = d.write("ttnn.exp", linear_weights(0.0, {8.0}));
   m["feature_schema_version"] = kFeatureSchemaVersion + 1;
   d.write_manifest("ttnn.exp", m);
-  try {
-    Predictor p(d.root.string());
-    FAIL() << "expected ModelError";
-  } catch (const ModelError& e) {
-    EXPECT_NE(std::string(e.what()).find("feature schema version"), std::string::npos);
-  }
+  expect_refused_naming("feature schema version");
 
   m = d.write("ttnn.exp", linear_weights(0.0, {8.0}));
   m["catalogue_sha256"] = std::string(64, '0');
   d.write_manifest("ttnn.exp", m);
-  try {
-    Predictor p(d.root.string());
-    FAIL() << "expected ModelError";
-  } catch (const ModelError& e) {
-    EXPECT_NE(std::string(e.what()).find("another op catalogue"), std::string::npos);
-  }
+  expect_refused_naming("another op catalogue");
 
   std::string truncated = linear_weights(0.0, {8.0});
   truncated.resize(truncated.size() - 4);
