@@ -147,12 +147,12 @@ def test_fitted_roofline_recovers_a_linear_law():
                for mem in ("DRAM_INTERLEAVED", "L1_INTERLEAVED")]
     terms = opcast._core.roofline_terms_batch(queries)
     assert list(opcast._core.roofline_term_names())[0] == "launch_ns"
-    truth = np.array([3.0, 0.5, 2.0, 0.0, 0.0, 0.0, 0.0])
+    truth = np.array([3.0, 0.5, 2.0, 0.0, 0.0, 0.0, 0.0, 0.0])
     coef = fit.fit_roofline(terms, terms @ truth)
     # total_ns is launch + the largest other term, so coefficients are not unique: the law is.
     assert terms @ coef == pytest.approx(terms @ truth, rel=1e-4)
     # The launch coefficient never falls below its floor: the base stays positive for any query.
-    low = fit.fit_roofline(terms, terms @ np.array([0.0, 1.0, 1.0, 0.0, 0.0, 0.0, 0.0]))
+    low = fit.fit_roofline(terms, terms @ np.array([0.0, 1.0, 1.0, 0.0, 0.0, 0.0, 0.0, 0.0]))
     assert low[0] >= fit.MIN_LAUNCH_COEFFICIENT and (low >= 0).all()
 
 

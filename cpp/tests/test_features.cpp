@@ -62,6 +62,23 @@ TEST(Features, ReaderTimeFollowsTheBusiestCore) {
       "layout": "TILE", "memory": "L1_HEIGHT_SHARDED", "core_count": 1}]})")).reader_ns, 0.0);
 }
 
+TEST(Features, InterleavedLaunchOnlyWhereReadersAndWritersMovePages) {
+  const Roofline interleaved = roofline(unary("[1,1,32,32]", "bfloat16", "L1_INTERLEAVED", "ttnn.relu"));
+  EXPECT_DOUBLE_EQ(interleaved.interleaved_launch_ns, interleaved.launch_ns);
+  EXPECT_DOUBLE_EQ(roofline(unary("[1,1,32,32]", "bfloat16", "DRAM_INTERLEAVED", "ttnn.relu")).interleaved_launch_ns,
+                   interleaved.launch_ns);
+  // A sharded input into an interleaved output still has a writer moving pages over the NoC.
+  EXPECT_DOUBLE_EQ(roofline(parse_query(R"({"op": "ttnn.relu", "inputs": [{"shape": [1,1,32,32], "dtype": "bfloat16",
+      "layout": "TILE", "memory": "L1_HEIGHT_SHARDED", "core_count": 1}], "output": {"memory": "DRAM_INTERLEAVED"}})"))
+                       .interleaved_launch_ns,
+                   interleaved.launch_ns);
+  // Sharded in and out: the op works in its cores' own L1 and pays only the shared launch.
+  const Roofline sharded = roofline(parse_query(R"({"op": "ttnn.relu", "inputs": [{"shape": [1,1,32,32],
+      "dtype": "bfloat16", "layout": "TILE", "memory": "L1_HEIGHT_SHARDED", "core_count": 1}]})"));
+  EXPECT_DOUBLE_EQ(sharded.interleaved_launch_ns, 0.0);
+  EXPECT_DOUBLE_EQ(sharded.launch_ns, interleaved.launch_ns);
+}
+
 TEST(Features, L1BankConflictFollowsWhereSharesStart) {
   auto conflict = [](const char* in_memory, const char* out_memory) {
     const std::string q = std::string(R"({"op": "ttnn.add", "inputs": [

@@ -113,21 +113,22 @@ TEST(Predictor, FittedRooflineTargetMultipliesTheCalibratedRoofline) {
   auto m = d.write("ttnn.exp", linear_weights(0.0, {0.0, 0.0}), "ln_ratio_fitted_roofline");
   const auto& names = roofline_term_names();
   m["fitted_roofline"] = {{"terms", std::vector<std::string>(names.begin(), names.end())},
-                          {"coefficients", {2.0, 0.5, 0.0, 0.0, 0.0, 1.0, 0.25}}};
+                          {"coefficients", {2.0, 0.5, 0.0, 0.0, 0.0, 1.0, 0.25, 0.75}}};
   d.write_manifest("ttnn.exp", m);
   const Roofline r = roofline(parse_query(kExp));
-  EXPECT_NEAR(Predictor(d.root.string()).predict(kExp).ns, 2.0 * r.launch_ns + 0.5 * r.compute_ns + r.total_ns + 0.25 * r.reader_ns,
+  EXPECT_NEAR(Predictor(d.root.string()).predict(kExp).ns, 2.0 * r.launch_ns + 0.5 * r.compute_ns + r.total_ns + 0.25 * r.reader_ns +
+                                                                 0.75 * r.interleaved_launch_ns,
               1e-6);
 
   // A base that could reach 0, negative or missing coefficients, other terms: refused at load.
-  for (const auto& bad : {std::vector<double>{0.0, 0.5, 0.0, 0.0, 0.0, 1.0, 0.0},
-                          std::vector<double>{1.0, -0.5, 0.0, 0.0, 0.0, 1.0, 0.0}, std::vector<double>{1.0, 0.5}}) {
+  for (const auto& bad : {std::vector<double>{0.0, 0.5, 0.0, 0.0, 0.0, 1.0, 0.0, 0.0},
+                          std::vector<double>{1.0, -0.5, 0.0, 0.0, 0.0, 1.0, 0.0, 0.0}, std::vector<double>{1.0, 0.5}}) {
     m["fitted_roofline"]["coefficients"] = bad;
     d.write_manifest("ttnn.exp", m);
     EXPECT_THROW(Predictor(d.root.string()), ModelError);
   }
-  m["fitted_roofline"] = {{"terms", {"a", "b", "c", "d", "e", "f", "g"}},
-                          {"coefficients", {1.0, 1.0, 1.0, 1.0, 1.0, 1.0, 1.0}}};
+  m["fitted_roofline"] = {{"terms", {"a", "b", "c", "d", "e", "f", "g", "h"}},
+                          {"coefficients", {1.0, 1.0, 1.0, 1.0, 1.0, 1.0, 1.0, 1.0}}};
   d.write_manifest("ttnn.exp", m);
   EXPECT_THROW(Predictor(d.root.string()), ModelError);
   m.erase("fitted_roofline");

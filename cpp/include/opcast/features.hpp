@@ -54,6 +54,10 @@ struct Roofline {
   // Interleaved traffic at the rate a tile-at-a-time reader achieves: a second view of dram_ns + noc_ns
   // for the model and the calibrated roofline, outside total_ns.
   double reader_ns = 0;
+  // The fixed cost of reader and writer kernels that fetch and store pages over the NoC: zero when
+  // every tensor is sharded (the op only reads and writes its own L1). relu on 1 tile takes 0.76 us
+  // sharded and 1.6-2.0 us interleaved, a gap that one shared launch term cannot express.
+  double interleaved_launch_ns = 0;
 };
 
 Work work(const Query& q, const WormholeSpec& spec = {});
@@ -66,7 +70,7 @@ FeatureVector features(const Query& q, Roofline& roofline_out, const WormholeSpe
 // The roofline's components as the terms of a per-op calibrated roofline, sum_k c_k * term_k, whose
 // coefficients are fitted on an op's training data (target ln_ratio_fitted_roofline): the fixed
 // Wormhole constants are right in shape but not in scale for every op.
-inline constexpr std::size_t kNumRooflineTerms = 7;
+inline constexpr std::size_t kNumRooflineTerms = 8;
 using RooflineTerms = std::array<double, kNumRooflineTerms>;
 const std::array<const char*, kNumRooflineTerms>& roofline_term_names();
 RooflineTerms roofline_terms(const Roofline& r);
