@@ -231,42 +231,37 @@ PYBIND11_MODULE(_core, m) {
         return py::make_tuple(py::array_t<double>(static_cast<py::ssize_t>(f.size()), f.data()), r.total_ns);
       },
       "(features, roofline_ns) of one query.");
-  m.def(
-      "features_batch",
-      [](py::iterable queries) {
-        const auto parsed = to_queries_strict(queries);
-        const auto n = static_cast<py::ssize_t>(parsed.size());
-        py::array_t<double> x({n, static_cast<py::ssize_t>(opcast::kNumFeatures)});
-        py::array_t<double> roof(n);
-        auto x_ = x.mutable_unchecked<2>();
-        auto r_ = roof.mutable_unchecked<1>();
-        for (py::ssize_t i = 0; i < n; ++i) {
-          opcast::Roofline r;
-          const auto f = opcast::features(parsed[static_cast<std::size_t>(i)], r);
-          for (std::size_t j = 0; j < f.size(); ++j) x_(i, static_cast<py::ssize_t>(j)) = f[j];
-          r_(i) = r.total_ns;
-        }
-        return py::make_tuple(x, roof);
-      },
-      "(features [n x F], roofline_ns [n]) of many queries; raises QueryError naming the first bad one.");
   m.def("roofline_term_names", [] {
     const auto& names = opcast::roofline_term_names();
     return std::vector<std::string>(names.begin(), names.end());
   });
   m.def(
-      "roofline_terms_batch",
-      [](py::iterable queries) {
+      "features_batch",
+      [](py::iterable queries, bool with_terms) -> py::tuple {
         const auto parsed = to_queries_strict(queries);
         const auto n = static_cast<py::ssize_t>(parsed.size());
-        py::array_t<double> terms({n, static_cast<py::ssize_t>(opcast::kNumRooflineTerms)});
+        py::array_t<double> x({n, static_cast<py::ssize_t>(opcast::kNumFeatures)});
+        py::array_t<double> roof(n);
+        // Training needs the calibrated roofline's terms as well: one parse gives all three.
+        py::array_t<double> terms({with_terms ? n : 0, static_cast<py::ssize_t>(opcast::kNumRooflineTerms)});
+        auto x_ = x.mutable_unchecked<2>();
+        auto r_ = roof.mutable_unchecked<1>();
         auto t_ = terms.mutable_unchecked<2>();
         for (py::ssize_t i = 0; i < n; ++i) {
-          const auto t = opcast::roofline_terms(opcast::roofline(parsed[static_cast<std::size_t>(i)]));
+          opcast::Roofline r;
+          const auto f = opcast::features(parsed[static_cast<std::size_t>(i)], r);
+          for (std::size_t j = 0; j < f.size(); ++j) x_(i, static_cast<py::ssize_t>(j)) = f[j];
+          r_(i) = r.total_ns;
+          if (!with_terms) continue;
+          const auto t = opcast::roofline_terms(r);
           for (std::size_t k = 0; k < t.size(); ++k) t_(i, static_cast<py::ssize_t>(k)) = t[k];
         }
-        return terms;
+        if (with_terms) return py::make_tuple(x, roof, terms);
+        return py::make_tuple(x, roof);
       },
-      "The roofline terms [n x T] (roofline_term_names) of many queries, for fitting a calibrated roofline.");
+      py::arg("queries"), py::arg("with_terms") = false,
+      "(features [n x F], roofline_ns [n]) of many queries, plus the roofline terms [n x T] "
+      "(roofline_term_names) with with_terms=True; raises QueryError naming the first bad one.");
   m.def(
       "roofline",
       [](py::handle q) {

@@ -145,7 +145,10 @@ def test_fitted_roofline_recovers_a_linear_law():
                                               "memory": mem}]}
                for h in (1, 4, 16, 64) for w in (1, 8, 32) for dt in ("bfloat16", "float32")
                for mem in ("DRAM_INTERLEAVED", "L1_INTERLEAVED")]
-    terms = opcast._core.roofline_terms_batch(queries)
+    x, roof, terms = opcast._core.features_batch(queries, with_terms=True)
+    x_alone, roof_alone = opcast._core.features_batch(queries)  # the terms come along; nothing else changes
+    np.testing.assert_array_equal(x, x_alone)
+    np.testing.assert_array_equal(roof, roof_alone)
     assert list(opcast._core.roofline_term_names())[0] == "launch_ns"
     truth = np.array([3.0, 0.5, 2.0, 0.0, 0.0, 0.0, 0.0, 0.0])
     coef = fit.fit_roofline(terms, terms @ truth)
@@ -181,7 +184,7 @@ def test_fitted_roofline_model_is_served_as_trained(tmp_path):
     # The calibrated roofline alone already carries the law's 1.8 us fixed cost of a one-tile op.
     one_tile = {"op": "ttnn.exp", "inputs": [{"shape": [1, 32, 32], "dtype": "bfloat16", "layout": "TILE",
                                               "memory": "L1_INTERLEAVED"}]}
-    base = (opcast._core.roofline_terms_batch([one_tile]) @ coef)[0]
+    base = (opcast._core.features_batch([one_tile], with_terms=True)[2] @ coef)[0]
     assert base == pytest.approx(1800 + 2048 * 2 / 600 + 8, rel=0.15), coef
     served = opcast.Predictor(tmp_path / "models").predict_batch(used["query"].tolist())
     assert served["predicted_ns"].to_numpy() == pytest.approx(used["predicted_ns"].to_numpy(), rel=1e-12)

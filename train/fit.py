@@ -113,9 +113,7 @@ def op_folder_name(op: str) -> str:
 
 def design_matrix(configs: pd.DataFrame) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """(features, roofline_ns, roofline terms) of every configuration, from the C++ feature code."""
-    queries = configs["query"].tolist()
-    x, roof = _core.features_batch(queries)
-    return x, roof, _core.roofline_terms_batch(queries)
+    return _core.features_batch(configs["query"].tolist(), with_terms=True)
 
 
 # Every program pays a fixed dispatch and kernel start: at least 10% of the roofline's launch_ns
