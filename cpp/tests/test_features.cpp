@@ -122,6 +122,32 @@ TEST(Features, MatmulFlopsAndShardCores) {
   for (double v : f) EXPECT_TRUE(std::isfinite(v));
 }
 
+TEST(Features, TheShardedTensorTtnnSplitsByFixesTheCores) {
+  // Inputs shard over 4x4 cores, the output over 8x8.
+  auto add = [](const std::string& in0, const std::string& in1, const std::string& out) {
+    auto grid = [](const std::string& memory, const char* g) {
+      return memory.find("SHARDED") != std::string::npos ? std::string(R"(, "grid": )") + g : std::string();
+    };
+    auto tensor = [&](const std::string& memory) {
+      return R"({"shape": [1,1,1024,1024], "dtype": "bfloat16", "layout": "TILE", "memory": ")" + memory + "\"" +
+             grid(memory, "[4, 4]") + "}";
+    };
+    return work(parse_query(R"({"op": "ttnn.add", "inputs": [)" + tensor(in0) + "," + tensor(in1) +
+                            R"(], "output": {"memory": ")" + out + "\"" + grid(out, "[8, 8]") + "}}"));
+  };
+  // ttnn's binary factory takes the shard spec of in0, else in1, else the output.
+  EXPECT_DOUBLE_EQ(add("DRAM_INTERLEAVED", "L1_BLOCK_SHARDED", "DRAM_INTERLEAVED").cores, 16);
+  EXPECT_DOUBLE_EQ(add("DRAM_INTERLEAVED", "L1_BLOCK_SHARDED", "DRAM_INTERLEAVED").tiles_per_core, 64);
+  EXPECT_DOUBLE_EQ(add("L1_BLOCK_SHARDED", "DRAM_INTERLEAVED", "L1_BLOCK_SHARDED").cores, 16);
+  EXPECT_DOUBLE_EQ(add("DRAM_INTERLEAVED", "DRAM_INTERLEAVED", "L1_BLOCK_SHARDED").cores, 64);
+  EXPECT_DOUBLE_EQ(add("DRAM_INTERLEAVED", "DRAM_INTERLEAVED", "DRAM_INTERLEAVED").cores, 64);
+  // A matmul's sharded weights do not move its work onto their grid.
+  const Work mm = work(parse_query(R"({"op": "ttnn.matmul", "inputs": [
+    {"shape": [1,1,2048,256], "dtype": "bfloat16", "layout": "TILE", "memory": "DRAM_INTERLEAVED"},
+    {"shape": [1,1,256,1024], "dtype": "bfloat16", "layout": "TILE", "memory": "L1_WIDTH_SHARDED", "core_count": 4}]})"));
+  EXPECT_DOUBLE_EQ(mm.cores, 64);
+}
+
 TEST(Features, ShardMisalignmentAndSubblock) {
   auto mm = [](int cores) {
     return parse_query(R"({"op": "ttnn.matmul", "inputs": [

@@ -12,7 +12,7 @@ namespace opcast {
 
 // Bump when the meaning or order of any feature changes: model folders record the version they
 // were trained with and are refused on mismatch.
-inline constexpr int kFeatureSchemaVersion = 5;
+inline constexpr int kFeatureSchemaVersion = 6;
 inline constexpr std::size_t kNumFeatures = 52;
 using FeatureVector = std::array<double, kNumFeatures>;
 
