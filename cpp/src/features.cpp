@@ -235,8 +235,9 @@ Roofline roofline(const Work& w, const WormholeSpec& spec) {
   r.total_ns = r.launch_ns + std::max({r.compute_ns, r.dram_ns + r.noc_ns, r.local_ns});
   // The busiest core's share of the interleaved traffic: 100 tiles on 64 cores take as long as 128.
   const double busiest_share = w.tiles_out > 0 ? std::min(1.0, w.tiles_per_core / w.tiles_out) : 1.0;
-  r.reader_ns = (w.bytes_dram + w.bytes_noc) * busiest_share / (spec.reader_bytes_per_cycle * spec.clock_ghz);
-  r.interleaved_launch_ns = w.bytes_dram + w.bytes_noc > 0 ? spec.launch_ns : 0.0;
+  const double interleaved_bytes = w.bytes_dram + w.bytes_noc;
+  r.reader_ns = interleaved_bytes * busiest_share / (spec.reader_bytes_per_cycle * spec.clock_ghz);
+  r.interleaved_launch_ns = interleaved_bytes > 0 ? spec.launch_ns : 0.0;
   return r;
 }
 

@@ -112,9 +112,10 @@ class OpModel {
 
     info_.dataset_hash = field("dataset").at("hash").get<std::string>();
     info_.members = ensemble_.members();
-    info_.source = "mlp-ensemble:" + info_.op + "@" + info_.dataset_hash.substr(0, 12);
+    const std::string model_tag = info_.op + "@" + info_.dataset_hash.substr(0, 12);
+    info_.source = "mlp-ensemble:" + model_tag;
     info_.memo_programs = memo_.size();
-    memo_source_ = "measured-program:" + info_.op + "@" + info_.dataset_hash.substr(0, 12);
+    memo_source_ = "measured-program:" + model_tag;
   }
 
   const ModelInfo& info() const { return info_; }

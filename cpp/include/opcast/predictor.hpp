@@ -28,7 +28,7 @@ struct ModelInfo {
   std::string op;
   std::string dir;
   std::string source;          // the Prediction::source this model reports
-  std::string target;          // "ln_ns" or "ln_ratio_roofline"
+  std::string target;          // "ln_ns", "ln_ratio_roofline" or "ln_ratio_fitted_roofline"
   std::string dataset_hash;
   std::size_t members = 0;
   std::size_t memo_programs = 0;  // measured per-core programs the model answers from directly
