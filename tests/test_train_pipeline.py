@@ -46,7 +46,7 @@ def trained(tmp_path_factory):
     root = tmp_path_factory.mktemp("pipeline")
     data = root / "exp.csv"
     synthetic_exp_csv(data)
-    summary = fit.train([data], root / "models", config=SMALL, verbose=False)
+    summary = fit.train([data], root / "models", config=SMALL.replace(target="auto"), verbose=False)
     return root, data, summary
 
 

@@ -69,7 +69,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--config", metavar="FILE", help='JSON {"defaults": {...}, "ops": {"ttnn.exp": {...}}}')
     p.add_argument("--ops", nargs="+", metavar="OP", help="train only these ops (ttnn names)")
     p.add_argument("--target", choices=["auto", "ln_ratio_roofline", "ln_ratio_fitted_roofline", "ln_ns"],
-                   help="what the ensemble learns (default auto: the better of the two roofline ratios on validation)")
+                   help="what the ensemble learns (default ln_ratio_fitted_roofline; auto: the better of the two "
+                        "roofline ratios on this split's validation groups)")
     p.add_argument("--members", type=int, help="ensemble members (default 5)")
     p.add_argument("--seed", type=int)
     p.add_argument("--keep-suspect", action="store_true", help="train on inconsistent repeats too")
