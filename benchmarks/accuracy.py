@@ -101,7 +101,8 @@ def main() -> int:
         metrics = ["within ±10%", "median APE", "coverage", "num_cores regret", "in-domain share",
                    "in-domain within ±10%", "in-domain coverage", "val within ±10%"]
         grouped = table.groupby(["case", "model"], sort=False)
-        table = grouped.agg({"test configs": "mean", "outliers left out": "first", **{m: "mean" for m in metrics if m in table},
+        table = grouped.agg({"test configs": "mean", "outliers left out": "first",
+                             **{m: "mean" for m in metrics if m in table},
                              "goal": "first", "train s": "mean",
                              "target": lambda t: ", ".join(f"{k} x{v}" for k, v in t.value_counts().items() if k)})
         table.insert(3, "within ±10% min", grouped["within ±10%"].min())

@@ -140,6 +140,19 @@ def test_report_draws_plots_and_summary(trained, tmp_path):
     assert png[:8] == b"\x89PNG\r\n\x1a\n" and len(png) > 10_000
 
 
+def test_report_summary_scores_the_in_domain_answers_apart():
+    from opcast.train import report
+
+    df = pd.DataFrame({"op": "ttnn.exp", "split": "test", "kernel_ns": [100.0] * 4,
+                       "predicted_ns": [105.0, 150.0, 100.0, 200.0], "lo_ns": [95.0, 140.0, 95.0, 190.0],
+                       "hi_ns": [115.0, 160.0, 105.0, 210.0],
+                       "in_domain": [True, False, True, False], "source": "exp@abc"})
+    row = report.summary_table(df).iloc[0]
+    assert row["within ±10%"] == 0.5 and row["in domain"] == 0.5
+    assert row["in-domain within ±10%"] == 1.0  # the two far-off answers were the extrapolated ones
+    assert row["interval coverage"] == 0.5 and row["measured program"] == 0.0
+
+
 def test_fitted_roofline_recovers_a_linear_law():
     queries = [{"op": "ttnn.exp", "inputs": [{"shape": [1, 32 * h, 32 * w], "dtype": dt, "layout": "TILE",
                                               "memory": mem}]}
