@@ -134,13 +134,13 @@ def grouped_frame(groups_per_op: dict[str, int], rows_per_group: int = 3) -> pd.
 
 def check_split(df, split):
     assert split.index.equals(df.index)
-    assert set(split) <= {"train", "val", "test"}
+    assert set(split) <= {"train", "test"}
     per_group = pd.DataFrame({"op": df["op"], "group": df["group"], "split": split}).groupby(["op", "group"])["split"]
     assert (per_group.nunique() == 1).all(), "a group landed in two splits"
     by_op = pd.DataFrame({"op": df["op"], "group": df["group"], "split": split}).drop_duplicates()
     for op, g in by_op.groupby("op"):
-        if g["group"].nunique() >= 3:
-            assert set(g["split"]) == {"train", "val", "test"}, op
+        if g["group"].nunique() >= 2:
+            assert set(g["split"]) == {"train", "test"}, op
 
 
 def test_split_groups_properties():
@@ -148,9 +148,10 @@ def test_split_groups_properties():
     s = ds.split_groups(df)
     check_split(df, s)
     counts = pd.DataFrame({"op": df["op"], "group": df["group"], "s": s}).drop_duplicates().groupby("op")["s"].value_counts()
-    assert counts[("ttnn.exp", "test")] == 6 and counts[("ttnn.exp", "val")] == 6 and counts[("ttnn.exp", "train")] == 28
+    assert counts[("ttnn.exp", "test")] == 6 and counts[("ttnn.exp", "train")] == 34
     assert counts[("ttnn.relu", "train")] == 1 and counts[("ttnn.relu", "test")] == 1
     assert s[df["op"] == "ttnn.gelu"].unique().tolist() == ["train"]
+    assert (ds.split_groups(df, test_fraction=0.0) == "train").all()
 
 
 def test_split_groups_deterministic_and_row_order_free():
@@ -167,23 +168,46 @@ def test_split_groups_deterministic_and_row_order_free():
     assert ds.split_groups(only_exp, seed=3).equals(s1[only_exp.index])
 
 
-def test_split_groups_rejects_bad_fractions():
+def test_split_groups_rejects_bad_input():
     df = grouped_frame({"ttnn.exp": 5})
-    with pytest.raises(ValueError):
-        ds.split_groups(df, fractions=(0.5, 0.5, 0.5))
-    with pytest.raises(ValueError):
+    for bad in (-0.1, 1.0):
+        with pytest.raises(ValueError, match="test_fraction"):
+            ds.split_groups(df, test_fraction=bad)
+    with pytest.raises(ValueError, match="group"):
         ds.split_groups(df.drop(columns="group"))
+    with pytest.raises(ValueError, match="folds"):
+        ds.fold_groups(df, folds=1)
 
 
 @settings(max_examples=40, deadline=None)
 @given(st.dictionaries(st.sampled_from(["a", "b", "c", "d"]), st.integers(1, 30), min_size=1),
-       st.integers(0, 10_000),
-       st.sampled_from([(0.7, 0.15, 0.15), (0.8, 0.1, 0.1), (0.34, 0.33, 0.33), (1.0, 0.0, 0.0)]))
-def test_split_groups_hypothesis(groups_per_op, seed, fractions):
+       st.integers(0, 10_000), st.sampled_from([0.15, 0.1, 0.33, 0.0]))
+def test_split_groups_hypothesis(groups_per_op, seed, test_fraction):
     df = grouped_frame({f"ttnn.{k}": v for k, v in groups_per_op.items()}, rows_per_group=2)
-    s = ds.split_groups(df, fractions=fractions, seed=seed)
-    check_split(df, s)
+    s = ds.split_groups(df, test_fraction=test_fraction, seed=seed)
+    if test_fraction > 0:
+        check_split(df, s)
+    else:
+        assert (s == "train").all()
     assert (s == "train").any()
+
+
+@settings(max_examples=40, deadline=None)
+@given(st.dictionaries(st.sampled_from(["a", "b", "c"]), st.integers(1, 30), min_size=1),
+       st.integers(0, 10_000), st.integers(2, 7))
+def test_fold_groups_deal_whole_groups_evenly(groups_per_op, seed, folds):
+    df = grouped_frame({f"ttnn.{k}": v for k, v in groups_per_op.items()}, rows_per_group=2)
+    fold = ds.fold_groups(df, folds=folds, seed=seed)
+    assert fold.index.equals(df.index)
+    per_group = pd.DataFrame({"op": df["op"], "group": df["group"], "fold": fold}).drop_duplicates()
+    assert not per_group.duplicated(["op", "group"]).any(), "a group landed in two folds"
+    for op, g in per_group.groupby("op"):
+        k = min(folds, g["group"].nunique())
+        sizes = g["fold"].value_counts().reindex(range(k), fill_value=0)
+        assert set(g["fold"]) == set(range(k)) and sizes.max() - sizes.min() <= 1, (op, sizes.to_dict())
+    # Row order does not matter.
+    shuffled = df.sample(frac=1.0, random_state=seed)
+    assert ds.fold_groups(shuffled, folds=folds, seed=seed).reindex(df.index).equals(fold)
 
 
 # ------------------------------------------------------------------------------------------------

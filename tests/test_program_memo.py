@@ -90,7 +90,7 @@ def test_memo_is_refused_when_validation_prefers_the_model(tmp_path):
     configs = dataset.aggregate(importers.load(tmp_path / "mm.csv"))
     manifest, used = fit.fit_op("ttnn.matmul", configs, tmp_path / "models", SMALL, verbose=False)
     report = manifest["program_memo"]
-    assert not report["used"] and report["validation"]["model"]["within_10pct"] > report["validation"]["memo"]["within_10pct"]
+    assert not report["used"] and report["out_of_fold"]["model"]["within_10pct"] > report["out_of_fold"]["memo"]["within_10pct"]
     assert program_memo.FILE_NAME not in manifest["files"]
     assert not (tmp_path / "models" / "matmul" / program_memo.FILE_NAME).exists()
     assert used["predicted_ns"].notna().all()

@@ -56,7 +56,7 @@ def test_training_writes_a_complete_manifest(trained):
     manifest = json.loads((root / "models" / "exp" / "manifest.json").read_text())
     assert manifest["op"] == "ttnn.exp" and manifest["feature_schema_version"] == opcast.FEATURE_SCHEMA_VERSION
     assert manifest["target"] in fit.AUTO_TARGETS and manifest["device"] == "wormhole_b0"
-    # "auto" trained both roofline ratios and kept the one with more validation configurations within 10%.
+    # "auto" trained both roofline ratios and kept the one with more out-of-fold configurations within 10%.
     selection = manifest["training"]["target_selection"]
     assert set(selection) == set(fit.AUTO_TARGETS)
     assert selection[manifest["target"]]["within_10pct"] == max(v["within_10pct"] for v in selection.values())
@@ -66,6 +66,9 @@ def test_training_writes_a_complete_manifest(trained):
     assert manifest["dataset"]["configurations"] == 12 * 6 * 3 * 2
     assert manifest["tt_metal_commit"] == {"exp": None}  # a file nobody published a tt-metal commit for
     assert manifest["training"]["trainer"]["self_check"]["passed"]
+    # Cross-fitted: one member per fold, every training configuration predicted out of fold once.
+    assert manifest["dataset"]["folds"] == 3 and manifest["training"]["trainer"]["folds"] == [0, 1, 2]
+    assert manifest["metrics"]["out_of_fold"]["n"] == manifest["metrics"]["train"]["n"]
     test = manifest["metrics"]["test"]
     # A known smooth law on unseen shape groups: most predictions within 10%, intervals honest.
     assert test["within_10pct"] >= 0.8, test
@@ -194,12 +197,49 @@ def test_fitted_roofline_model_is_served_as_trained(tmp_path):
     assert manifest["target"] == "ln_ratio_fitted_roofline"
     coef = np.array(manifest["fitted_roofline"]["coefficients"])
     assert coef[0] >= fit.MIN_LAUNCH_COEFFICIENT and (coef >= 0).all()
-    # The calibrated roofline alone already carries the law's 1.8 us fixed cost of a one-tile op.
-    one_tile = {"op": "ttnn.exp", "inputs": [{"shape": [1, 32, 32], "dtype": "bfloat16", "layout": "TILE",
-                                              "memory": "L1_INTERLEAVED"}]}
-    base = (opcast._core.features_batch([one_tile], with_terms=True)[2] @ coef)[0]
-    assert base == pytest.approx(1800 + 2048 * 2 / 600 + 8, rel=0.15), coef
+    # The calibrated roofline alone already carries the law: its 1.8 us fixed cost of a one-tile op
+    # (from L1 and from DRAM) and, over every configuration, the law within 10% at the median. The
+    # terms cannot express the synthetic 600 GB/s L1 rate exactly: fitted on 85% of the groups, the
+    # one-tile L1 base lands 15-16% high for seeds 0-3, the DRAM one 9% high.
+    one_tile = [{"op": "ttnn.exp", "inputs": [{"shape": [1, 32, 32], "dtype": "bfloat16", "layout": "TILE",
+                                               "memory": memory}]} for memory in ("L1_INTERLEAVED", "DRAM_INTERLEAVED")]
+    base = opcast._core.features_batch(one_tile, with_terms=True)[2] @ coef
+    assert base == pytest.approx([1800 + 2048 * 2 / 600 + 8, 1800 + 2048 * 2 / 288 + 8], rel=0.2), coef
+    law = fit.base_ns(manifest["target"], None, fit.design_matrix(used)[2], coef)
+    assert np.median(np.abs(law / used["kernel_ns"].to_numpy() - 1)) < 0.1
     served = opcast.Predictor(tmp_path / "models").predict_batch(used["query"].tolist())
     assert served["predicted_ns"].to_numpy() == pytest.approx(used["predicted_ns"].to_numpy(), rel=1e-12)
     test = manifest["metrics"]["test"]
     assert test["within_10pct"] >= 0.8 and test["mape_median"] < 0.06, test
+    # Folds hold whole shape groups of the training split; test configurations have none and no
+    # out-of-fold prediction, every training configuration has one.
+    train = (used["split"] == "train").to_numpy()
+    assert (used.loc[~train, "fold"] == -1).all() and set(used.loc[train, "fold"]) == {0, 1, 2}
+    assert (used[train].groupby("group")["fold"].nunique() == 1).all()
+    assert used["out_of_fold_ns"].isna().to_numpy().tolist() == (~train).tolist()
+    oof = fit.accuracy(used.loc[train, "kernel_ns"].to_numpy(), used.loc[train, "out_of_fold_ns"].to_numpy())
+    assert oof == manifest["metrics"]["out_of_fold"]
+
+
+def test_cli_trains_on_every_group_without_a_test_split(tmp_path, capsys):
+    data = tmp_path / "exp.csv"
+    synthetic_exp_csv(data, seed=2)
+    assert cli.main(["train", "--data", str(data), "--out", str(tmp_path / "models"), "--test-fraction", "0",
+                     "--members", "3", "--quiet"]) == 0
+    manifest = json.loads((tmp_path / "models" / "exp" / "manifest.json").read_text())
+    assert manifest["training"]["config"]["test_fraction"] == 0
+    assert manifest["dataset"]["split_rows"] == {"train": manifest["dataset"]["configurations"], "test": 0}
+    assert set(manifest["metrics"]) == {"train", "out_of_fold"}
+    assert manifest["metrics"]["out_of_fold"]["within_10pct"] >= 0.8, manifest["metrics"]["out_of_fold"]
+    assert "out_of_fold_within_10pct" in capsys.readouterr().out
+
+
+def test_interval_covers_the_out_of_fold_errors_by_construction():
+    rng = np.random.default_rng(0)
+    members = rng.normal(0, 0.05, (400, 5)) * rng.uniform(0.2, 3, (400, 1))
+    out_of_fold = members[:, 0]
+    y = out_of_fold + rng.normal(0, 0.03, 400) + 2 * members.std(axis=1) * rng.normal(0, 1, 400)
+    interval = fit.calibrate_interval(y, out_of_fold, members, 0.9)
+    half = interval["k"] * np.sqrt(members.std(axis=1) ** 2 + interval["sigma0"] ** 2)
+    assert np.mean(np.abs(y - out_of_fold) <= half) == pytest.approx(0.9, abs=0.005)
+    assert interval["sigma0"] == pytest.approx(np.median(np.abs(y - out_of_fold)))

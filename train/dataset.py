@@ -5,7 +5,8 @@
   are dropped unless ``keep_suspect=True``; so are the records of superseded sources
   (``SUPERSEDED_SOURCES``) unless ``keep_superseded=True``.
 * ``suspect_report(records)``: rows, configurations and suspect counts per op and source.
-* ``split_groups(df)``: "train"/"val"/"test" per row by whole shape groups, deterministic.
+* ``split_groups(df)``: "train"/"test" per row by whole shape groups, deterministic.
+* ``fold_groups(df, folds)``: the cross-fitting fold of each row, by whole shape groups.
 * ``dataset_hash(df)``: sha256 over the canonical rows, for manifests.
 """
 
@@ -20,7 +21,7 @@ import pandas as pd
 
 KEY = ["op", "query"]
 DEFAULT_FACTOR = 2.0
-SPLITS = ("train", "val", "test")
+SPLITS = ("train", "test")
 
 # Sources whose sweep was measured again, later, on a newer tt-metal build: the later run is kept.
 # The relu sweeps of October / November 2024 (ssinghalTT/tt-metal 0d530432 "all machine stats",
@@ -109,54 +110,54 @@ def suspect_report(records: pd.DataFrame, *, factor: float = DEFAULT_FACTOR, by:
     return rep.reset_index()
 
 
-def _rank_key(seed: int, group: str) -> str:
-    return hashlib.sha256(f"{seed}\x00{group}".encode()).hexdigest()
+def _rank_key(seed: int, purpose: str, group: str) -> str:
+    # The test split keeps the key it always had, so a seed holds out the same groups as before.
+    text = f"{seed}\x00{group}" if purpose == "test" else f"{seed}\x00{purpose}\x00{group}"
+    return hashlib.sha256(text.encode()).hexdigest()
 
 
-def _split_counts(n: int, fractions: Sequence[float]) -> tuple[int, int, int]:
-    """(train, val, test) group counts for n groups: at least one of each from 3 groups on."""
-    f_train, f_val, f_test = fractions
-    if n <= 0:
-        return 0, 0, 0
-    if n == 1:
-        return 1, 0, 0
-    if n == 2:
-        return 1, 0, 1
-    n_test = max(1, int(round(n * f_test)))
-    n_val = max(1, int(round(n * f_val)))
-    while n - n_test - n_val < 1:  # keep at least one training group
-        if n_val >= n_test and n_val > 1:
-            n_val -= 1
-        elif n_test > 1:
-            n_test -= 1
-        else:
-            break
-    return n - n_val - n_test, n_val, n_test
-
-
-def split_groups(df: pd.DataFrame, fractions: Sequence[float] = (0.7, 0.15, 0.15), seed: int = 0) -> pd.Series:
-    """A Series (index of ``df``) of "train"/"val"/"test", assigned by whole ``group``.
+def split_groups(df: pd.DataFrame, test_fraction: float = 0.15, seed: int = 0) -> pd.Series:
+    """A Series (index of ``df``) of "train"/"test", assigned by whole ``group``.
 
     Per op, the op's groups are ranked by ``sha256(seed, group)`` (so the assignment depends only on
     the seed and the group names: not on row order, and mostly stable when data is added); the first
-    ``round(n*test)`` go to test, the next ``round(n*val)`` to val, the rest to train. Every op with
-    >= 3 groups gets at least one group in each split; 2 groups -> train + test; 1 -> train.
-    A group name that appears under two ops is split per (op, group).
+    ``round(n * test_fraction)`` go to test, at least one from 2 groups on where ``test_fraction`` > 0
+    and never the last one. A group name that appears under two ops is split per (op, group).
     """
-    if len(fractions) != 3 or any(f < 0 for f in fractions) or not math.isclose(sum(fractions), 1.0, abs_tol=1e-6):
-        raise ValueError(f"fractions must be three non-negative numbers summing to 1, got {fractions}")
+    if not 0 <= test_fraction < 1:
+        raise ValueError(f"test_fraction must be in [0, 1), got {test_fraction}")
+    assignment: dict[tuple[str, str], str] = {}
+    for key, rank, n in _ranked_groups(df, seed, "test"):
+        n_test = min(n - 1, max(1, round(n * test_fraction))) if test_fraction > 0 else 0
+        assignment[key] = "test" if rank < n_test else "train"
+    return _per_row(df, assignment, "split", object)
+
+
+def fold_groups(df: pd.DataFrame, folds: int, seed: int = 0) -> pd.Series:
+    """A Series (index of ``df``) of the cross-fitting fold 0..k-1 of each row, k = min(folds, the
+    op's groups): per op, groups ranked by ``sha256(seed, "fold", group)`` are dealt round the folds,
+    so folds hold whole groups, as equal in number as they can be."""
+    if folds < 2:
+        raise ValueError(f"folds must be >= 2, got {folds}")
+    assignment = {key: rank % min(folds, n) for key, rank, n in _ranked_groups(df, seed, "fold")}
+    return _per_row(df, assignment, "fold", int)
+
+
+def _ranked_groups(df: pd.DataFrame, seed: int, purpose: str):
+    """((op, group), rank of the group among the op's groups, the op's group count) per group."""
     for c in ("op", "group"):
         if c not in df.columns:
             raise ValueError(f"df lacks the column {c!r}")
-    assignment: dict[tuple[str, str], str] = {}
     pairs = df[["op", "group"]].astype(str).drop_duplicates()
     for op, groups in pairs.groupby("op", sort=True)["group"]:
-        ranked = sorted(groups.unique(), key=lambda g: (_rank_key(seed, g), g))
-        n_train, n_val, n_test = _split_counts(len(ranked), fractions)
-        for i, grp in enumerate(ranked):
-            assignment[(op, grp)] = "test" if i < n_test else ("val" if i < n_test + n_val else "train")
-    keys = list(zip(df["op"].astype(str), df["group"].astype(str)))
-    return pd.Series([assignment[k] for k in keys], index=df.index, name="split", dtype=object)
+        ranked = sorted(groups.unique(), key=lambda g: (_rank_key(seed, purpose, g), g))
+        for rank, grp in enumerate(ranked):
+            yield (op, grp), rank, len(ranked)
+
+
+def _per_row(df: pd.DataFrame, assignment: dict, name: str, dtype) -> pd.Series:
+    keys = zip(df["op"].astype(str), df["group"].astype(str))
+    return pd.Series([assignment[k] for k in keys], index=df.index, name=name, dtype=dtype)
 
 
 def dataset_hash(df: pd.DataFrame, columns: Sequence[str] | None = None) -> str:

@@ -8,8 +8,9 @@ cores, 17 rows each, and 76 us on 7, 15 rows each). Configurations that agree on
 few percent. The memo keeps the median measured time per program of the training configurations;
 the C++ predictor answers a query from it when its program is in the memo (cpp/src/program_memo.*).
 
-Whether an op's memo is served is decided on the validation groups: only if it beats the ensemble
-on the validation configurations whose program was measured in training.
+Whether an op's memo is served is decided out of fold: only if, looked up in the memo of the other
+folds, the configurations whose program was measured there are nearer than the ensemble's
+out-of-fold predictions.
 """
 
 from __future__ import annotations
@@ -27,9 +28,9 @@ from ..catalogue import program_key
 FILE_NAME = "program_memo.json"
 # The C++ side quantises key features to this many decimals: both sides must group alike.
 KEY_DECIMALS = 6
-# Fewer leave-one-out ratios than this give no interval worth serving; fewer validation twins no verdict.
+# Fewer leave-one-out ratios than this give no interval worth serving; fewer out-of-fold twins no verdict.
 MIN_INTERVAL_RATIOS = 10
-MIN_VALIDATION_ROWS = 5
+MIN_OUT_OF_FOLD_ROWS = 5
 
 
 @dataclasses.dataclass

@@ -2,7 +2,7 @@
 
 Per op: a log-log scatter of predicted vs measured (held-out test groups highlighted, intervals
 drawn), a histogram of percentage errors per split, and a summary table. Splits are recomputed
-with the seed and fractions the manifest recorded, so "test" means the groups the model never saw.
+with the seed and test fraction the manifest recorded, so "test" means the groups the model never saw.
 """
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ import pandas as pd  # noqa: E402
 from ..predictor import Predictor  # noqa: E402
 from . import dataset, fit, importers  # noqa: E402
 
-SPLIT_COLORS = {"train": "#9ecae1", "val": "#fdae6b", "test": "#d62728"}
+SPLIT_COLORS = {"train": "#9ecae1", "test": "#d62728"}
 
 
 def evaluate(models_dir: str | Path, data) -> pd.DataFrame:
@@ -37,7 +37,9 @@ def evaluate(models_dir: str | Path, data) -> pd.DataFrame:
         configs = dataset.aggregate(op_records, factor=cfg["suspect_factor"], keep_suspect=cfg["keep_suspect"],
                                     keep_superseded=cfg.get("keep_superseded", False))
         configs = configs.reset_index(drop=True)
-        configs["split"] = dataset.split_groups(configs, cfg["split_fractions"], seed=cfg["seed"]).to_numpy()
+        # Model folders trained before cross-fitting name their held-out share in split_fractions.
+        test_fraction = cfg["test_fraction"] if "test_fraction" in cfg else cfg["split_fractions"][2]
+        configs["split"] = dataset.split_groups(configs, test_fraction, seed=cfg["seed"]).to_numpy()
         pred = predictor.predict_batch(configs["query"].tolist(), errors="collect")
         configs = pd.concat([configs, pred.set_index(configs.index)], axis=1)
         frames.append(configs)
@@ -49,7 +51,7 @@ def evaluate(models_dir: str | Path, data) -> pd.DataFrame:
 
 
 def _scatter(ax, df: pd.DataFrame, op: str) -> None:
-    for split in ("train", "val", "test"):
+    for split in dataset.SPLITS:
         d = df[df["split"] == split]
         if d.empty:
             continue
@@ -71,7 +73,7 @@ def _scatter(ax, df: pd.DataFrame, op: str) -> None:
 def _histogram(ax, df: pd.DataFrame, op: str) -> None:
     err = 100 * (df["predicted_ns"].astype(float) / df["kernel_ns"] - 1)
     bins = np.linspace(-50, 50, 51)
-    for split in ("train", "val", "test"):
+    for split in dataset.SPLITS:
         e = err[df["split"] == split].clip(-50, 50)
         if len(e):
             ax.hist(e, bins=bins, alpha=0.55, color=SPLIT_COLORS[split], label=split, density=True)

@@ -19,6 +19,7 @@ def _cmd_train(args: argparse.Namespace) -> int:
 
     config, per_op = fit.load_config(args.config)
     changes = {k: v for k, v in {"target": args.target, "members": args.members, "seed": args.seed,
+                                 "test_fraction": args.test_fraction,
                                  "keep_suspect": args.keep_suspect or None,
                                  "keep_superseded": args.keep_superseded or None}.items() if v is not None}
     config = config.replace(**changes)
@@ -70,8 +71,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--ops", nargs="+", metavar="OP", help="train only these ops (ttnn names)")
     p.add_argument("--target", choices=["auto", "ln_ratio_roofline", "ln_ratio_fitted_roofline", "ln_ns"],
                    help="what the ensemble learns (default ln_ratio_fitted_roofline; auto: the better of the two "
-                        "roofline ratios on this split's validation groups)")
-    p.add_argument("--members", type=int, help="ensemble members (default 5)")
+                        "roofline ratios out of fold)")
+    p.add_argument("--members", type=int,
+                   help="ensemble members, one per fold of the training shape groups (default 5)")
+    p.add_argument("--test-fraction", type=float, metavar="F",
+                   help="share of shape groups held out to measure the served model (default 0.15; "
+                        "0 trains on everything)")
     p.add_argument("--seed", type=int)
     p.add_argument("--keep-suspect", action="store_true", help="train on inconsistent repeats too")
     p.add_argument("--keep-superseded", action="store_true",

@@ -161,16 +161,18 @@ Config load_config(const std::filesystem::path& path) {
     c.features.push_back(f.get<std::string>());
   }
 
-  const std::string default_target = "y", default_weight = "weight";
+  const std::string default_target = "y", default_weight = "weight", default_fold = "fold";
   c.target = top.string("target", &default_target);
   if (unique.count(c.target)) top.fail("target", "names a feature column: \"" + c.target + "\"");
   c.weight_column = top.string("weight_column", &default_weight);
   if (unique.count(c.weight_column) || c.weight_column == c.target)
     top.fail("weight_column", "names a feature or the target: \"" + c.weight_column + "\"");
+  c.fold_column = top.string("fold_column", &default_fold);
+  if (unique.count(c.fold_column) || c.fold_column == c.target || c.fold_column == c.weight_column)
+    top.fail("fold_column", "names a feature, the target or the weight column: \"" + c.fold_column + "\"");
 
-  const std::string default_train = "train.csv", default_val = "val.csv", default_out = ".";
+  const std::string default_train = "train.csv", default_out = ".";
   c.train_csv = resolve(base, top.string("train", &default_train));
-  c.val_csv = resolve(base, top.string("val", &default_val));
   c.out_dir = resolve(base, top.string("out_dir", &default_out));
 
   {

@@ -28,9 +28,9 @@ struct Config {
   std::vector<std::string> features;
   std::string target = "y";
   std::string weight_column = "weight";
+  std::string fold_column = "fold";
   // Resolved against the config file's folder when relative.
   std::filesystem::path train_csv;
-  std::filesystem::path val_csv;
   std::filesystem::path out_dir;
   std::size_t members = 5;
   std::uint64_t seed = 1234;

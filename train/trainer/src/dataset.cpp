@@ -39,7 +39,8 @@ bool blank(const std::string& s) { return s.find_first_not_of(" \t") == std::str
 }  // namespace
 
 Split read_split(const std::filesystem::path& path, const std::vector<std::string>& features,
-                 const std::string& target, const std::string& weight_column) {
+                 const std::string& target, const std::string& fold_column,
+                 const std::string& weight_column) {
   const std::string file = path.string();
   std::ifstream in(path);
   if (!in) throw InputError(file + ": cannot open CSV file");
@@ -55,11 +56,12 @@ Split read_split(const std::filesystem::path& path, const std::vector<std::strin
   if (!next_line()) throw InputError(file + ": empty file, expected a header row");
   if (line_no == 1 && line.rfind("\xEF\xBB\xBF", 0) == 0) line.erase(0, 3);  // UTF-8 BOM
 
-  // Column position in the file -> destination: feature index, or -1 target, -2 weight.
+  // Column position in the file -> destination: feature index, or -1 target, -2 weight, -3 fold.
   const std::vector<std::string> header = split_fields(line);
   std::map<std::string, int> wanted;
   for (std::size_t j = 0; j < features.size(); ++j) wanted[features[j]] = int(j);
   wanted[target] = -1;
+  wanted[fold_column] = -3;
   std::vector<int> dest(header.size());
   std::map<std::string, std::size_t> seen;
   bool has_weight = false;
@@ -76,14 +78,16 @@ Split read_split(const std::filesystem::path& path, const std::vector<std::strin
     if (it == wanted.end())
       throw InputError(file + ": line 1: column \"" + name +
                        "\" is neither a config feature, the target \"" + target +
-                       "\" nor the weight column \"" + weight_column + "\" (header has " +
+                       "\", the fold column \"" + fold_column + "\" nor the weight column \"" +
+                       weight_column + "\" (header has " +
                        std::to_string(header.size()) + " columns, config lists " +
                        std::to_string(features.size()) + " features)");
     dest[k] = it->second;
   }
   for (const auto& [name, index] : wanted)
     if (!seen.count(name))
-      throw InputError(file + ": line 1: " + (index < 0 ? "target" : "feature") + " column \"" +
+      throw InputError(file + ": line 1: " +
+                       (index == -1 ? "target" : index == -3 ? "fold" : "feature") + " column \"" +
                        name + "\" is missing from the header");
 
   Split s;
@@ -97,7 +101,7 @@ Split read_split(const std::filesystem::path& path, const std::vector<std::strin
       throw InputError(file + ": line " + std::to_string(line_no) + ": has " +
                        std::to_string(fields.size()) + " fields, header has " +
                        std::to_string(header.size()));
-    double y = 0.0, w = 1.0;
+    double y = 0.0, w = 1.0, fold = 0.0;
     for (std::size_t k = 0; k < fields.size(); ++k) {
       const std::string& f = fields[k];
       const std::string where = file + ": line " + std::to_string(line_no) + ", column \"" +
@@ -110,13 +114,18 @@ Split read_split(const std::filesystem::path& path, const std::vector<std::strin
         throw InputError(where + "non-finite value \"" + f + "\"");
       if (dest[k] >= 0) row[dest[k]] = v;
       else if (dest[k] == -1) y = v;
-      else {
+      else if (dest[k] == -3) {
+        if (v < 0.0 || v != std::floor(v) || v > 1e9)
+          throw InputError(where + "a fold must be a non-negative integer, got " + f);
+        fold = v;
+      } else {
         if (v < 0.0) throw InputError(where + "negative weight " + f);
         w = v;
       }
     }
     s.x.insert(s.x.end(), row.begin(), row.end());
     s.y.push_back(y);
+    s.fold.push_back(std::size_t(fold));
     if (has_weight) s.weight.push_back(w);
     ++s.n_rows;
   }
@@ -128,6 +137,21 @@ Split read_split(const std::filesystem::path& path, const std::vector<std::strin
     if (!(total > 0.0)) throw InputError(file + ": column \"" + weight_column + "\": all weights are 0");
   }
   return s;
+}
+
+Split fold_rows(const Split& s, std::size_t fold, bool held_out) {
+  Split o;
+  o.name = s.name;
+  o.n_features = s.n_features;
+  for (std::size_t i = 0; i < s.n_rows; ++i) {
+    if ((s.fold[i] == fold) != held_out) continue;
+    o.x.insert(o.x.end(), s.x.begin() + i * s.n_features, s.x.begin() + (i + 1) * s.n_features);
+    o.y.push_back(s.y[i]);
+    o.fold.push_back(s.fold[i]);
+    if (!s.weight.empty()) o.weight.push_back(s.weight[i]);
+    ++o.n_rows;
+  }
+  return o;
 }
 
 Scaler fit_scaler(const Split& t) {

@@ -1,5 +1,7 @@
 // opcast_trainer --config CONFIG.json: trains one op's MLP ensemble and writes weights.bin,
-// member_<k>.bin, metrics.json and val_predictions.csv into the config's out_dir.
+// member_<k>.bin, metrics.json and holdout_predictions.csv into the config's out_dir. Member k
+// trains on every fold but one and early-stops on that one (cross-fitting): together the members
+// learn from every row, and every row has predictions from members that never saw it.
 // Contract and file formats: README.md next to this folder's CMakeLists.txt.
 #include <algorithm>
 #include <chrono>
@@ -10,6 +12,7 @@
 #include <fstream>
 #include <iostream>
 #include <limits>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -31,8 +34,8 @@ constexpr double kSelfCheckTolerance = 1e-9;
 
 const char* kUsage =
     "usage: opcast_trainer --config CONFIG.json\n"
-    "Trains an MLP ensemble for one op from the CSV splits named in CONFIG.json and writes\n"
-    "weights.bin, member_<k>.bin, metrics.json and val_predictions.csv to its out_dir.\n"
+    "Trains an MLP ensemble for one op, cross-fitted over the folds of the CSV named in CONFIG.json,\n"
+    "and writes weights.bin, member_<k>.bin, metrics.json and holdout_predictions.csv to its out_dir.\n"
     "Exit codes: 0 success, 1 internal or I/O error, 2 invalid config/CSV/arguments,\n"
     "3 self-check failed (exported weights disagree with mlpack).\n";
 
@@ -82,17 +85,23 @@ std::string g17(double v) {
 int run(int argc, char** argv) {
   const auto start = std::chrono::steady_clock::now();
   const Config cfg = load_config(parse_args(argc, argv));
-  for (const auto& [field, path] : {std::pair{"train", cfg.train_csv}, std::pair{"val", cfg.val_csv}})
-    if (!std::filesystem::is_regular_file(path))
-      throw InputError(cfg.config_path.string() + ": field '" + field + "': no such file " +
-                       path.string());
-  const Split train = read_split(cfg.train_csv, cfg.features, cfg.target, cfg.weight_column);
-  const Split val = read_split(cfg.val_csv, cfg.features, cfg.target, cfg.weight_column);
-  if (train.n_rows < 2) throw InputError(cfg.train_csv.string() + ": needs at least 2 data rows");
+  if (!std::filesystem::is_regular_file(cfg.train_csv))
+    throw InputError(cfg.config_path.string() + ": field 'train': no such file " + cfg.train_csv.string());
+  const Split rows = read_split(cfg.train_csv, cfg.features, cfg.target, cfg.fold_column, cfg.weight_column);
+  const std::set<std::size_t> fold_set(rows.fold.begin(), rows.fold.end());
+  const std::vector<std::size_t> folds(fold_set.begin(), fold_set.end());
+  if (folds.size() < 2)
+    throw InputError(cfg.train_csv.string() + ": column \"" + cfg.fold_column +
+                     "\": needs at least 2 distinct folds (each member early-stops on one it does not "
+                     "train on), got " + std::to_string(folds.size()));
+  if (cfg.members < folds.size())
+    throw InputError(cfg.config_path.string() + ": field 'ensemble.members' (" + std::to_string(cfg.members) +
+                     ") must be at least the number of folds in " + cfg.train_csv.string() + " (" +
+                     std::to_string(folds.size()) + "): every fold is held out by some member");
 
-  const Scaler scaler = fit_scaler(train);
-  const Split train_std = standardize(train, scaler);
-  const Split val_std = standardize(val, scaler);
+  // One standardization for all members: weights.bin holds one scaler.
+  const Scaler scaler = fit_scaler(rows);
+  const Split rows_std = standardize(rows, scaler);
 
   std::error_code ec;
   std::filesystem::create_directories(cfg.out_dir, ec);
@@ -102,9 +111,9 @@ int run(int argc, char** argv) {
   std::string arch;
   for (std::size_t h : cfg.hidden_layers) arch += (arch.empty() ? "" : ",") + std::to_string(h);
   std::fprintf(stderr,
-               "opcast_trainer: %s: %zu train rows, %zu val rows, %zu features, %zu members, "
+               "opcast_trainer: %s: %zu rows in %zu folds, %zu features, %zu members, "
                "hidden [%s] %s, bootstrap %s\n",
-               cfg.op.c_str(), train.n_rows, val.n_rows, cfg.features.size(), cfg.members,
+               cfg.op.c_str(), rows.n_rows, folds.size(), cfg.features.size(), cfg.members,
                arch.c_str(), activation_name(cfg.activation), cfg.bootstrap ? "on" : "off");
 
   EnsembleWeights weights;
@@ -114,7 +123,9 @@ int run(int argc, char** argv) {
   weights.y_std = scaler.y_std;
   std::vector<MemberFit> fits;
   std::vector<std::filesystem::path> model_paths;
+  std::vector<std::size_t> held_out(cfg.members);
   for (std::size_t k = 0; k < cfg.members; ++k) {
+    held_out[k] = folds[k % folds.size()];
     MemberSpec spec;
     spec.op = cfg.op;
     spec.index = k;
@@ -126,7 +137,7 @@ int run(int argc, char** argv) {
     spec.bootstrap = cfg.bootstrap;
     spec.log_every = cfg.log_every;
     spec.model_path = cfg.out_dir / ("member_" + std::to_string(k) + ".bin");
-    fits.push_back(fit_member(train_std, val_std, spec));
+    fits.push_back(fit_member(fold_rows(rows_std, held_out[k], false), fold_rows(rows_std, held_out[k], true), spec));
     weights.members.push_back(fits.back().net);
     model_paths.push_back(spec.model_path);
   }
@@ -143,12 +154,12 @@ int run(int argc, char** argv) {
   // Difference relative to max(1, |mlpack prediction|) in y units: y is a log-scale target where
   // values near 0 are common, and there a pure relative difference is meaningless.
   const EnsembleWeights reread = read_weights(weights_path);
-  const std::vector<std::vector<double>> mlpack_std = predict_saved_members(model_paths, val_std);
-  std::vector<std::vector<double>> pred(cfg.members, std::vector<double>(val.n_rows));
+  const std::vector<std::vector<double>> mlpack_std = predict_saved_members(model_paths, rows_std);
+  std::vector<std::vector<double>> pred(cfg.members, std::vector<double>(rows.n_rows));
   double max_abs = 0.0, max_rel = 0.0;
   for (std::size_t k = 0; k < cfg.members; ++k) {
-    for (std::size_t i = 0; i < val.n_rows; ++i) {
-      pred[k][i] = predict_member(reread, k, &val.x[i * val.n_features]);
+    for (std::size_t i = 0; i < rows.n_rows; ++i) {
+      pred[k][i] = predict_member(reread, k, &rows.x[i * rows.n_features]);
       const double ref = mlpack_std[k][i] * scaler.y_std + scaler.y_mean;
       const double diff = std::fabs(pred[k][i] - ref);
       max_abs = std::max(max_abs, diff);
@@ -158,50 +169,62 @@ int run(int argc, char** argv) {
   }
   const bool self_check_ok = max_rel <= kSelfCheckTolerance;
 
-  std::vector<double> ensemble(val.n_rows, 0.0);
-  for (std::size_t i = 0; i < val.n_rows; ++i) {
-    for (std::size_t k = 0; k < cfg.members; ++k) ensemble[i] += pred[k][i];
-    ensemble[i] /= double(cfg.members);
+  // Out of fold: each row as predicted by the members that never trained on it.
+  std::vector<double> out_of_fold(rows.n_rows, 0.0);
+  for (std::size_t i = 0; i < rows.n_rows; ++i) {
+    std::size_t n = 0;
+    for (std::size_t k = 0; k < cfg.members; ++k)
+      if (held_out[k] == rows.fold[i]) out_of_fold[i] += pred[k][i], ++n;
+    out_of_fold[i] /= double(n);
   }
   {
-    std::ofstream out(cfg.out_dir / "val_predictions.csv");
+    std::ofstream out(cfg.out_dir / "holdout_predictions.csv");
+    out << "fold,";
     for (std::size_t k = 0; k < cfg.members; ++k) out << 'm' << k << ',';
-    out << "ensemble_mean,y_true\n";
-    for (std::size_t i = 0; i < val.n_rows; ++i) {
+    out << "out_of_fold,y_true\n";
+    for (std::size_t i = 0; i < rows.n_rows; ++i) {
+      out << rows.fold[i] << ',';
       for (std::size_t k = 0; k < cfg.members; ++k) out << g17(pred[k][i]) << ',';
-      out << g17(ensemble[i]) << ',' << g17(val.y[i]) << '\n';
+      out << g17(out_of_fold[i]) << ',' << g17(rows.y[i]) << '\n';
     }
-    if (!out) throw std::runtime_error("cannot write " + (cfg.out_dir / "val_predictions.csv").string());
+    if (!out) throw std::runtime_error("cannot write " + (cfg.out_dir / "holdout_predictions.csv").string());
   }
 
   const double y_var = scaler.y_std * scaler.y_std;
   nlohmann::ordered_json m;
   m["op"] = cfg.op;
-  m["n_train"] = train.n_rows;
-  m["n_val"] = val.n_rows;
+  m["n_rows"] = rows.n_rows;
+  m["folds"] = folds;
   m["n_features"] = cfg.features.size();
   m["features"] = cfg.features;
-  m["weighted"] = {{"train", !train.weight.empty()}, {"val", !val.weight.empty()}};
+  m["weighted"] = !rows.weight.empty();
   m["y_mean"] = scaler.y_mean;
   m["y_std"] = scaler.y_std;
   nlohmann::ordered_json members = nlohmann::ordered_json::array();
   for (std::size_t k = 0; k < cfg.members; ++k) {
     const MemberFit& f = fits[k];
+    const Split val = fold_rows(rows, held_out[k], true);
+    std::vector<double> val_pred;
+    for (std::size_t i = 0; i < rows.n_rows; ++i)
+      if (rows.fold[i] == held_out[k]) val_pred.push_back(pred[k][i]);
     members.push_back({{"member", k},
                        {"seed", cfg.seed + k},
+                       {"held_out_fold", held_out[k]},
+                       {"n_train", rows.n_rows - val.n_rows},
+                       {"n_val", val.n_rows},
                        {"best_epoch", f.best_epoch},
                        {"epochs_run", f.epochs_run},
                        {"stopped_early", f.stopped_early},
                        {"train_mse_std", f.train_mse},
                        {"val_mse_std", f.val_mse},
                        {"train_mse_y", f.train_mse * y_var},
-                       {"val_mse_y", mse(pred[k], val)},
-                       {"val_rmse_y", std::sqrt(mse(pred[k], val))},
+                       {"val_mse_y", mse(val_pred, val)},
+                       {"val_rmse_y", std::sqrt(mse(val_pred, val))},
                        {"seconds", f.seconds}});
   }
   m["members"] = members;
-  const double ens_mse = mse(ensemble, val);
-  m["ensemble"] = {{"val_mse_y", ens_mse}, {"val_rmse_y", std::sqrt(ens_mse)}};
+  const double oof_mse = mse(out_of_fold, rows);
+  m["out_of_fold"] = {{"mse_y", oof_mse}, {"rmse_y", std::sqrt(oof_mse)}};
   m["self_check"] = {{"passed", self_check_ok},
                      {"max_abs_diff_y", max_abs},
                      {"max_rel_diff", max_rel},
@@ -217,9 +240,9 @@ int run(int argc, char** argv) {
     throw SelfCheckError("exported weights disagree with mlpack's Predict: max relative "
                          "difference " + g17(max_rel) + " > " + g17(kSelfCheckTolerance));
   std::fprintf(stderr,
-               "opcast_trainer: %s: ensemble val rmse %.5g (y units), self-check max diff %.3g, "
+               "opcast_trainer: %s: out-of-fold rmse %.5g (y units), self-check max diff %.3g, "
                "%.1f s, outputs in %s\n",
-               cfg.op.c_str(), std::sqrt(ens_mse), max_rel,
+               cfg.op.c_str(), std::sqrt(oof_mse), max_rel,
                m["seconds"].get<double>(), cfg.out_dir.string().c_str());
   return 0;
 }

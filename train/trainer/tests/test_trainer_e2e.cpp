@@ -61,17 +61,22 @@ std::string g17(double v) {
 }
 
 // y = ln(a*b) + noise with features ln a, ln b, an irrelevant uniform and a constant column
-// (which exercises the std floor). y spans ~[0, 13.8] with std ~2.9; noise std 0.05.
-void write_problem(const fs::path& file, std::size_t n, unsigned seed, bool weights) {
+// (which exercises the std floor). y spans ~[0, 13.8] with std ~2.9; noise std 0.05. Row i is in
+// fold i % folds; `shift_fold0` moves fold 0 to la in [8, 9] and adds 3 to its y there, a region
+// and a law the other folds never show.
+void write_problem(const fs::path& file, std::size_t n, unsigned seed, bool weights,
+                   std::size_t folds = 3, bool shift_fold0 = false) {
   std::mt19937_64 rng(seed);
   std::uniform_real_distribution<double> log_size(0.0, std::log(1000.0)), unit(0.0, 1.0),
       w(0.5, 2.0);
   std::normal_distribution<double> noise(0.0, 0.05);
   std::ofstream out(file);
-  out << "la,lb,c,k,y" << (weights ? ",weight" : "") << "\n";
+  out << "la,lb,c,k,y,fold" << (weights ? ",weight" : "") << "\n";
   for (std::size_t i = 0; i < n; ++i) {
-    const double la = log_size(rng), lb = log_size(rng), c = unit(rng);
-    out << g17(la) << ',' << g17(lb) << ',' << g17(c) << ",7," << g17(la + lb + noise(rng));
+    const bool shifted = shift_fold0 && i % folds == 0;
+    const double la = shifted ? 8.0 + unit(rng) : log_size(rng), lb = log_size(rng), c = unit(rng);
+    out << g17(la) << ',' << g17(lb) << ',' << g17(c) << ",7,"
+        << g17(la + lb + noise(rng) + (shifted ? 3.0 : 0.0)) << ',' << i % folds;
     if (weights) out << ',' << g17(w(rng));
     out << '\n';
   }
@@ -80,7 +85,7 @@ void write_problem(const fs::path& file, std::size_t n, unsigned seed, bool weig
 json base_config() {
   return json::parse(R"({
     "op": "ttnn.synthetic", "features": ["la", "lb", "c", "k"], "target": "y",
-    "train": "train.csv", "val": "val.csv", "out_dir": "out",
+    "train": "train.csv", "out_dir": "out",
     "ensemble": {"members": 3, "seed": 1234},
     "architecture": {"hidden_layers": [32, 32], "activation": "relu"},
     "optimizer": {"name": "adam", "learning_rate": 0.01, "batch_size": 32, "beta1": 0.9,
@@ -195,8 +200,7 @@ class Trained : public ::testing::Test {
  protected:
   static void SetUpTestSuite() {
     dir_ = new fs::path(make_temp_dir("trained"));
-    write_problem(*dir_ / "train.csv", 400, 1, false);
-    write_problem(*dir_ / "val.csv", 150, 2, false);
+    write_problem(*dir_ / "train.csv", 550, 1, false);
     result_ = new RunResult(run_trainer(write_config(*dir_, base_config())));
     if (result_->code == 0) metrics_ = new json(json::parse(std::ifstream(*dir_ / "out/metrics.json")));
   }
@@ -222,9 +226,15 @@ TEST_F(Trained, EnsembleLearnsTheFunction) {
   const json& m = *metrics_;
   // Predicting the mean would give ~2.9 and a linear fit of the wrong features far more than 0.2;
   // the noise floor is 0.05.
-  EXPECT_LT(m["ensemble"]["val_rmse_y"].get<double>(), 0.15);
+  EXPECT_LT(m["out_of_fold"]["rmse_y"].get<double>(), 0.15);
   ASSERT_EQ(m["members"].size(), 3u);
-  for (const json& mem : m["members"]) EXPECT_LT(mem["val_rmse_y"].get<double>(), 0.2);
+  EXPECT_EQ(m["folds"], json({0, 1, 2}));
+  for (std::size_t k = 0; k < 3; ++k) {
+    const json& mem = m["members"][k];
+    EXPECT_LT(mem["val_rmse_y"].get<double>(), 0.2);
+    EXPECT_EQ(mem["held_out_fold"].get<std::size_t>(), k);
+    EXPECT_EQ(mem["n_val"].get<std::size_t>() + mem["n_train"].get<std::size_t>(), 550u);
+  }
   EXPECT_NE(result_->err.find("member 3/3"), std::string::npos) << "progress lines expected";
 }
 
@@ -267,30 +277,51 @@ TEST_F(Trained, WeightsBinFollowsTheDocumentedLayout) {
     EXPECT_EQ(layers[2].rows, 1u);
     EXPECT_EQ(layers[2].act, 0u);
   }
-  std::vector<std::string> vh, ph;
-  const auto val = read_csv(*dir_ / "val.csv", vh);
-  const auto pred = read_csv(*dir_ / "out/val_predictions.csv", ph);
-  ASSERT_EQ(ph, (std::vector<std::string>{"m0", "m1", "m2", "ensemble_mean", "y_true"}));
-  ASSERT_EQ(pred.size(), val.size());
-  for (std::size_t i = 0; i < val.size(); ++i) {
-    const std::vector<double> x(val[i].begin(), val[i].begin() + 4);
-    double sum = 0;
-    for (std::size_t m = 0; m < 3; ++m) {
-      const double p = predict(w, m, x);
-      EXPECT_LT(rel(p, pred[i][m]), 1e-9) << "row " << i << " member " << m;
-      sum += p;
-    }
-    EXPECT_LT(rel(sum / 3, pred[i][3]), 1e-9);
-    EXPECT_EQ(pred[i][4], val[i][4]);
+  std::vector<std::string> rh, ph;
+  const auto rows = read_csv(*dir_ / "train.csv", rh);
+  const auto pred = read_csv(*dir_ / "out/holdout_predictions.csv", ph);
+  ASSERT_EQ(ph, (std::vector<std::string>{"fold", "m0", "m1", "m2", "out_of_fold", "y_true"}));
+  ASSERT_EQ(pred.size(), rows.size());
+  for (std::size_t i = 0; i < rows.size(); ++i) {
+    const std::vector<double> x(rows[i].begin(), rows[i].begin() + 4);
+    for (std::size_t m = 0; m < 3; ++m)
+      EXPECT_LT(rel(predict(w, m, x), pred[i][1 + m]), 1e-9) << "row " << i << " member " << m;
+    EXPECT_EQ(pred[i][0], rows[i][5]);
+    // Member k holds out fold k: the out-of-fold prediction is that one member's.
+    EXPECT_EQ(pred[i][4], pred[i][1 + std::size_t(rows[i][5])]);
+    EXPECT_EQ(pred[i][5], rows[i][4]);
   }
   for (int k = 0; k < 3; ++k)
     EXPECT_GT(fs::file_size(*dir_ / ("out/member_" + std::to_string(k) + ".bin")), 0u);
 }
 
+// Fold 0 lies where no other fold does and follows another law (y + 3): the member that holds it
+// out must miss it by about 3, the members that train on it must not. A member that trained on
+// its own fold, or a fold mix-up in the out-of-fold column, fails here.
+TEST(TrainerRuns, AMemberNeverTrainsOnTheFoldItHoldsOut) {
+  const fs::path dir = make_temp_dir("folds");
+  write_problem(dir / "train.csv", 600, 7, false, 3, true);
+  const RunResult r = run_trainer(write_config(dir, base_config()));
+  ASSERT_EQ(r.code, 0) << r.err;
+  std::vector<std::string> ph;
+  const auto pred = read_csv(dir / "out/holdout_predictions.csv", ph);
+  double err_holder = 0, err_others = 0, n = 0;
+  for (const auto& row : pred) {
+    if (row[0] != 0) continue;
+    err_holder += std::fabs(row[1] - row[5]);
+    err_others += (std::fabs(row[2] - row[5]) + std::fabs(row[3] - row[5])) / 2;
+    EXPECT_EQ(row[4], row[1]) << "out_of_fold of a fold-0 row must be member 0's";
+    ++n;
+  }
+  ASSERT_EQ(n, 200);
+  EXPECT_GT(err_holder / n, 1.5) << "member 0 must not have seen fold 0";
+  EXPECT_LT(err_others / n, 0.5) << "members 1 and 2 train on fold 0";
+  if (!std::getenv("OPCAST_KEEP_TEST_DIRS")) fs::remove_all(dir);
+}
+
 TEST(TrainerRuns, WeightedTanhWithDecayAndCorruptedExportFailsSelfCheck) {
   const fs::path dir = make_temp_dir("weighted");
-  write_problem(dir / "train.csv", 300, 3, true);
-  write_problem(dir / "val.csv", 100, 4, true);
+  write_problem(dir / "train.csv", 400, 3, true, 2);
   json cfg = base_config();
   cfg["ensemble"]["members"] = 2;
   cfg["architecture"]["activation"] = "tanh";
@@ -301,8 +332,8 @@ TEST(TrainerRuns, WeightedTanhWithDecayAndCorruptedExportFailsSelfCheck) {
   const RunResult ok = run_trainer(config);
   ASSERT_EQ(ok.code, 0) << ok.err;
   const json m = json::parse(std::ifstream(dir / "out/metrics.json"));
-  EXPECT_TRUE(m["weighted"]["train"].get<bool>());
-  EXPECT_LT(m["ensemble"]["val_rmse_y"].get<double>(), 0.2);
+  EXPECT_TRUE(m["weighted"].get<bool>());
+  EXPECT_LT(m["out_of_fold"]["rmse_y"].get<double>(), 0.2);
   EXPECT_TRUE(m["self_check"]["passed"].get<bool>());
 
   const RunResult bad = run_trainer(config, "OPCAST_TRAINER_TEST_CORRUPT_EXPORT=1");
@@ -333,8 +364,7 @@ class Malformed : public ::testing::TestWithParam<BadInput> {};
 
 TEST_P(Malformed, ExitsTwoNamingTheProblem) {
   const fs::path dir = make_temp_dir("bad");
-  write_problem(dir / "train.csv", 20, 5, false);
-  write_problem(dir / "val.csv", 10, 6, false);
+  write_problem(dir / "train.csv", 30, 5, false);
   json cfg = base_config();
   GetParam().mutate(cfg, dir);
   fs::path config = write_config(dir, cfg);
@@ -373,14 +403,32 @@ const BadInput kBadInputs[] = {
      [](json&, const fs::path& d) { replace_line(d / "train.csv", 4, "1,2,3"); },
      "train.csv: line 4: has 3 fields"},
     {"NanValue",
-     [](json&, const fs::path& d) { replace_line(d / "val.csv", 3, "1,2,nan,7,3"); },
-     "val.csv: line 3, column \"c\": non-finite"},
+     [](json&, const fs::path& d) { replace_line(d / "train.csv", 3, "1,2,nan,7,3,1"); },
+     "train.csv: line 3, column \"c\": non-finite"},
     {"InfValue",
-     [](json&, const fs::path& d) { replace_line(d / "train.csv", 2, "1,2,0.5,7,inf"); },
+     [](json&, const fs::path& d) { replace_line(d / "train.csv", 2, "1,2,0.5,7,inf,0"); },
      "line 2, column \"y\": non-finite"},
     {"NotANumber",
-     [](json&, const fs::path& d) { replace_line(d / "train.csv", 5, "1,2,abc,7,3"); },
+     [](json&, const fs::path& d) { replace_line(d / "train.csv", 5, "1,2,abc,7,3,2"); },
      "line 5, column \"c\": not a number"},
+    {"FractionalFold",
+     [](json&, const fs::path& d) { replace_line(d / "train.csv", 6, "1,2,0.5,7,3,1.5"); },
+     "line 6, column \"fold\": a fold must be a non-negative integer"},
+    {"NegativeFold",
+     [](json&, const fs::path& d) { replace_line(d / "train.csv", 6, "1,2,0.5,7,3,-1"); },
+     "line 6, column \"fold\": a fold must be a non-negative integer"},
+    {"FoldColumnMissing",
+     [](json&, const fs::path& d) { std::ofstream(d / "train.csv") << "la,lb,c,k,y\n1,2,0.5,7,3\n"; },
+     "fold column \"fold\" is missing"},
+    {"FoldColumnIsTheTarget",
+     [](json& c, const fs::path&) { c["fold_column"] = "y"; },
+     "'fold_column'"},
+    {"OneFold",
+     [](json&, const fs::path& d) { write_problem(d / "train.csv", 30, 5, false, 1); },
+     "needs at least 2 distinct folds"},
+    {"FewerMembersThanFolds",
+     [](json& c, const fs::path&) { c["ensemble"]["members"] = 2; },
+     "'ensemble.members' (2) must be at least the number of folds"},
     {"FeatureMissingFromCsv",
      [](json& c, const fs::path&) { c["features"].push_back("extra"); },
      "feature column \"extra\" is missing"},
@@ -388,8 +436,8 @@ const BadInput kBadInputs[] = {
      [](json& c, const fs::path&) { c["features"] = {"la", "lb", "c"}; },
      "column \"k\" is neither"},
     {"EmptyCsv",
-     [](json&, const fs::path& d) { std::ofstream(d / "val.csv") << "la,lb,c,k,y\n"; },
-     "val.csv: no data rows"},
+     [](json&, const fs::path& d) { std::ofstream(d / "train.csv") << "la,lb,c,k,y,fold\n"; },
+     "train.csv: no data rows"},
     {"InvalidJson",
      [](json&, const fs::path& d) { std::ofstream(d / "raw_config.json") << "{\"op\": "; },
      "invalid JSON"},
