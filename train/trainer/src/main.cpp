@@ -12,6 +12,7 @@
 #include <fstream>
 #include <iostream>
 #include <limits>
+#include <optional>
 #include <set>
 #include <string>
 #include <vector>
@@ -65,10 +66,12 @@ double mean(const std::vector<double>& v) {
   return s / double(v.size());
 }
 
-// Weighted mean of squared errors; plain mean when the split has no weights.
-double mse(const std::vector<double>& pred, const Split& s) {
+// Weighted mean of squared errors over the rows of `s`, or over its rows in `fold` only; plain mean
+// when the split has no weights. `pred` holds one prediction per row of `s`.
+double mse(const std::vector<double>& pred, const Split& s, std::optional<std::size_t> fold = std::nullopt) {
   double num = 0.0, den = 0.0;
   for (std::size_t i = 0; i < s.n_rows; ++i) {
+    if (fold && s.fold[i] != *fold) continue;
     const double w = s.weight.empty() ? 1.0 : s.weight[i];
     num += w * (pred[i] - s.y[i]) * (pred[i] - s.y[i]);
     den += w;
@@ -203,23 +206,21 @@ int run(int argc, char** argv) {
   nlohmann::ordered_json members = nlohmann::ordered_json::array();
   for (std::size_t k = 0; k < cfg.members; ++k) {
     const MemberFit& f = fits[k];
-    const Split val = fold_rows(rows, held_out[k], true);
-    std::vector<double> val_pred;
-    for (std::size_t i = 0; i < rows.n_rows; ++i)
-      if (rows.fold[i] == held_out[k]) val_pred.push_back(pred[k][i]);
+    const auto n_val = static_cast<std::size_t>(std::count(rows.fold.begin(), rows.fold.end(), held_out[k]));
+    const double val_mse = mse(pred[k], rows, held_out[k]);
     members.push_back({{"member", k},
                        {"seed", cfg.seed + k},
                        {"held_out_fold", held_out[k]},
-                       {"n_train", rows.n_rows - val.n_rows},
-                       {"n_val", val.n_rows},
+                       {"n_train", rows.n_rows - n_val},
+                       {"n_val", n_val},
                        {"best_epoch", f.best_epoch},
                        {"epochs_run", f.epochs_run},
                        {"stopped_early", f.stopped_early},
                        {"train_mse_std", f.train_mse},
                        {"val_mse_std", f.val_mse},
                        {"train_mse_y", f.train_mse * y_var},
-                       {"val_mse_y", mse(val_pred, val)},
-                       {"val_rmse_y", std::sqrt(mse(val_pred, val))},
+                       {"val_mse_y", val_mse},
+                       {"val_rmse_y", std::sqrt(val_mse)},
                        {"seconds", f.seconds}});
   }
   m["members"] = members;
