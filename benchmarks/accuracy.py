@@ -6,9 +6,9 @@ as `opcast train` does (cross-fitted over five folds of them, its default target
 roofline ratio, then a trimmed refit), and, with --targets, for other targets too ("auto": the better
 roofline ratio out of fold); TORP's recipe (3x128 ReLU MLP, raw features, raw ns) trains on the same
 rows. Everything is scored on the test groups: share within ±10%, median absolute percentage error,
-interval coverage, the same two on the test configurations the model calls in-domain, and for
-matmul the regret of choosing num_cores by the predicted minimum. Beside them, the share within
-±10% out of fold.
+interval coverage and median width (hi / lo), the same on the test configurations the model calls
+in-domain, and for matmul the regret of choosing num_cores by the predicted minimum. Beside them,
+the share within ±10% out of fold.
 
 Design choices are decided with --without-test: each split's test groups are dropped and the rest
 is split again (seed + 100), so the figures printed never touch the groups the published ones are
@@ -107,7 +107,7 @@ def main() -> int:
         rows += evaluate_split(records, args.members, seed, args.targets, args.ops, args.without_test)
     table = pd.DataFrame(rows)
     if args.splits > 1:
-        metrics = ["within ±10%", "median APE", "coverage", "num_cores regret", "in-domain share",
+        metrics = ["within ±10%", "median APE", "coverage", "median hi/lo", "num_cores regret", "in-domain share",
                    "in-domain within ±10%", "in-domain coverage", "out-of-fold within ±10%"]
         grouped = table.groupby(["case", "model"], sort=False)
         table = grouped.agg({"test configs": "mean", "outliers left out": "first",
@@ -147,7 +147,9 @@ def evaluate_split(records: pd.DataFrame, members: int, seed: int, targets: list
             m = fit.accuracy(meas[test], pred[test], *interval)
             row = {"case": name, "model": model, "test configs": m["n"], "outliers left out": left_out,
                    "within ±10%": m["within_10pct"], "median APE": m["mape_median"],
-                   "coverage": m.get("coverage", np.nan), "goal": goal, "train s": round(seconds, 1),
+                   "coverage": m.get("coverage", np.nan),
+                   "median hi/lo": float(np.median(interval[1] / interval[0])) if interval else np.nan,
+                   "goal": goal, "train s": round(seconds, 1),
                    "target": used["target"].iloc[0] if "target" in used else ""}
             row["num_cores regret"] = matmul_regret(used, pred) if op == "ttnn.matmul" else np.nan
             if "in_domain" in used:  # what the flag is worth: accuracy on the test answers it vouches for

@@ -5,6 +5,7 @@ working pipeline must learn it to within a few percent on shape groups it never 
 """
 
 import json
+import shutil
 import subprocess
 import sys
 
@@ -89,6 +90,34 @@ def test_served_predictions_follow_the_law(trained):
     far = {"op": "ttnn.exp", "inputs": [{"shape": [1, 1, 65536, 4096], "dtype": "bfloat16", "layout": "TILE",
                                           "memory": "DRAM_INTERLEAVED"}]}
     assert not p.predict(far).in_domain
+
+
+def test_served_interval_takes_the_calibration_of_the_query_class(trained, tmp_path):
+    """The class keys written in Python (from the C++ features) are the keys the C++ predictor looks
+    queries up by: doubling one class's k doubles the half-width of that class's answers only."""
+    root, _, _ = trained
+    shutil.copytree(root / "models", tmp_path / "models")
+    path = tmp_path / "models" / "exp" / "manifest.json"
+    manifest = json.loads(path.read_text())
+    interval = manifest["interval"]
+    assert interval["class_features"] == list(fit.INTERVAL_CLASS_FEATURES)
+    # Every training configuration calibrates, those left out of the trimmed refit too.
+    assert interval["rows"] == manifest["dataset"]["split_rows"]["train"]
+    l1, dram = ({"op": "ttnn.exp", "inputs": [{"shape": [1, 1280, 256], "dtype": "bfloat16", "layout": "TILE",
+                                              "memory": memory}]} for memory in ("L1_INTERLEAVED", "DRAM_INTERLEAVED"))
+
+    def half_widths(classes):
+        interval["classes"] = classes
+        path.write_text(json.dumps(manifest))
+        r = opcast.Predictor(tmp_path / "models").predict_batch([l1, dram])
+        return np.log(r["hi_ns"] / r["predicted_ns"]).to_numpy()
+
+    before = half_widths([])
+    x, _, _ = fit.design_matrix(pd.DataFrame({"query": [json.dumps(l1)]}))
+    key = x[0, [manifest["feature_names"].index(name) for name in fit.INTERVAL_CLASS_FEATURES]]
+    after = half_widths([{"key": key.tolist(), "k": 2 * interval["k"], "sigma0": interval["sigma0"], "rows": 100}])
+    assert after[0] == pytest.approx(2 * before[0], rel=1e-6)
+    assert after[1] == pytest.approx(before[1], rel=1e-9)
 
 
 def test_cli_predict_keeps_rows_and_flags_errors(trained, tmp_path, capsys):
@@ -236,10 +265,36 @@ def test_cli_trains_on_every_group_without_a_test_split(tmp_path, capsys):
 
 def test_interval_covers_the_out_of_fold_errors_by_construction():
     rng = np.random.default_rng(0)
-    members = rng.normal(0, 0.05, (400, 5)) * rng.uniform(0.2, 3, (400, 1))
-    out_of_fold = members[:, 0]
-    y = out_of_fold + rng.normal(0, 0.03, 400) + 2 * members.std(axis=1) * rng.normal(0, 1, 400)
-    interval = fit.calibrate_interval(y, out_of_fold, members, 0.9)
-    half = interval["k"] * np.sqrt(members.std(axis=1) ** 2 + interval["sigma0"] ** 2)
-    assert np.mean(np.abs(y - out_of_fold) <= half) == pytest.approx(0.9, abs=0.005)
-    assert interval["sigma0"] == pytest.approx(np.median(np.abs(y - out_of_fold)))
+    spread = rng.normal(0, 0.05, (400, 5)).std(axis=1) * rng.uniform(0.2, 3, 400)
+    residual = np.abs(rng.normal(0, 0.03, 400) + 2 * spread * rng.normal(0, 1, 400))
+    interval = fit.calibrate_interval(residual, spread, 0.9, np.zeros((400, len(fit.INTERVAL_CLASS_FEATURES))))
+    half = interval["k"] * np.sqrt(spread**2 + interval["sigma0"] ** 2)
+    assert 0.9 <= np.mean(residual <= half) <= 0.9 + 2 / 400  # the split-conformal quantile: at least 90%
+    assert interval["sigma0"] == pytest.approx(np.median(residual))
+    assert interval["rows"] == 400 and len(interval["classes"]) == 1
+
+
+def test_each_interval_class_is_covered_not_only_all_together():
+    """Two classes whose errors differ 5x: the pooled interval holds 90% of all the errors but far
+    less of the noisy class; each class's own calibration holds 90% of it. A class too small to
+    calibrate alone is left to the pooled calibration."""
+    rng = np.random.default_rng(1)
+    n = 1000
+    noisy = np.arange(n) % 2 == 1
+    classes = np.zeros((n, len(fit.INTERVAL_CLASS_FEATURES)))
+    classes[noisy, 0] = 4.0  # rank_in0
+    classes[:fit.MIN_INTERVAL_CLASS_ROWS - 1, 1] = 1.0  # a class one configuration short of its own calibration
+    spread = np.full(n, 0.01)
+    residual = np.abs(rng.normal(0, np.where(noisy, 0.25, 0.05)))
+    interval = fit.calibrate_interval(residual, spread, 0.9, classes)
+
+    def half(c):
+        return c["k"] * np.sqrt(spread**2 + c["sigma0"] ** 2)
+
+    assert np.mean(residual[noisy] <= half(interval)[noisy]) < 0.85  # pooled: the noisy class is under-covered
+    by_key = {tuple(c["key"]): c for c in interval["classes"]}
+    assert len(by_key) == 2 and all(c["rows"] >= fit.MIN_INTERVAL_CLASS_ROWS for c in by_key.values())
+    for rank, mine in ((0.0, ~noisy), (4.0, noisy)):
+        key = (rank,) + (0.0,) * (len(fit.INTERVAL_CLASS_FEATURES) - 1)
+        assert np.mean(residual[mine & (classes[:, 1] == 0)] <= half(by_key[key])[mine & (classes[:, 1] == 0)]) == \
+            pytest.approx(0.9, abs=0.02)

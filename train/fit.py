@@ -35,6 +35,14 @@ TARGETS = ("ln_ratio_roofline", "ln_ratio_fitted_roofline", "ln_ns")
 # "auto" trains these and keeps the one with more out-of-fold configurations within ±10%.
 AUTO_TARGETS = ("ln_ratio_roofline", "ln_ratio_fitted_roofline")
 MANIFEST_FORMAT_VERSION = 1
+# The interval is calibrated per class of the first input's rank, dtype and placement: exp's
+# float32 and rank-4 configurations miss by more than its bfloat16 ones, and one pooled calibration
+# covered 81% of unseen exp configurations, too few of those and nearly all of these
+# (benchmarks/README.md). Classes with fewer out-of-fold errors than this use the pooled calibration.
+INTERVAL_CLASS_FEATURES = ("rank_in0", "in0_bfloat16", "in0_bfloat8_b", "in0_bfloat4_b", "in0_float32", "in0_uint16",
+                           "in0_uint32", "in0_int32", "in0_l1", "in0_interleaved", "in0_height_sharded",
+                           "in0_width_sharded", "in0_block_sharded")
+MIN_INTERVAL_CLASS_ROWS = 100
 
 
 @dataclasses.dataclass
@@ -169,20 +177,36 @@ def roofline_outliers(ns: np.ndarray, roofline_ns: np.ndarray, factor: float) ->
     return np.abs(ratio - np.median(ratio)) > np.log(factor)
 
 
-def calibrate_interval(y: np.ndarray, out_of_fold: np.ndarray, members: np.ndarray, coverage: float) -> dict:
-    """Interval half-width k * sqrt(s^2 + sigma0^2) in target units, s the members' spread.
+def _calibration(residual: np.ndarray, spread: np.ndarray, coverage: float) -> dict:
+    """k and sigma0 such that k * sqrt(spread^2 + sigma0^2) holds ``coverage`` of these errors.
 
-    The errors are the out-of-fold ones: each training configuration as predicted by the member that
-    never trained on it, an error on unseen shape groups like a user's. sigma0 (their median) keeps
-    intervals honest where members agree but share an error; k is the coverage quantile of the
-    normalised errors, so the interval holds ``coverage`` of the out-of-fold predictions by construction.
-    """
-    spread = members.std(axis=1)  # population std: the C++ predictor computes the same
-    residual = np.abs(y - out_of_fold)
+    sigma0 (their median) keeps intervals honest where members agree but share an error; k is the
+    split-conformal quantile of the normalised errors (the ceil((n + 1) coverage)-th smallest)."""
+    n = len(residual)
     sigma0 = float(np.median(residual))
-    scale = np.sqrt(spread**2 + sigma0**2)
-    k = float(np.quantile(residual / np.maximum(scale, 1e-12), coverage))
-    return {"coverage": coverage, "k": max(k, 1e-6), "sigma0": sigma0}
+    normalised = residual / np.maximum(np.sqrt(spread**2 + sigma0**2), 1e-12)
+    k = float(np.quantile(normalised, min(1.0, np.ceil((n + 1) * coverage) / n), method="higher"))
+    return {"k": max(k, 1e-6), "sigma0": sigma0, "rows": int(n)}
+
+
+def calibrate_interval(residual: np.ndarray, spread: np.ndarray, coverage: float, classes: np.ndarray) -> dict:
+    """The interval's calibration, pooled and per class (Mondrian): half-width k * sqrt(s^2 + sigma0^2)
+    in log units, s the members' spread.
+
+    ``residual``: |ln(out-of-fold prediction / measured)| of the training configurations, each predicted
+    by members that never trained on it: errors on unseen shape groups, like a user's. ``classes``:
+    their values of ``INTERVAL_CLASS_FEATURES``. A class with ``MIN_INTERVAL_CLASS_ROWS`` errors gets its
+    own k and sigma0, so the interval holds ``coverage`` of each class, not only of all together;
+    queries of other classes get the pooled ones.
+    """
+    out = {"coverage": coverage, **_calibration(residual, spread, coverage),
+           "class_features": list(INTERVAL_CLASS_FEATURES), "classes": []}
+    keys, which = np.unique(classes, axis=0, return_inverse=True)
+    for i, key in enumerate(keys):
+        mine = which.ravel() == i
+        if mine.sum() >= MIN_INTERVAL_CLASS_ROWS:
+            out["classes"].append({"key": key.tolist(), **_calibration(residual[mine], spread[mine], coverage)})
+    return out
 
 
 def accuracy(measured: np.ndarray, predicted: np.ndarray, lo: np.ndarray | None = None,
@@ -366,9 +390,6 @@ def _train_target(d: _OpData, train: np.ndarray, cfg: TrainConfig, model_dir: Pa
     seconds = time.perf_counter() - started
 
     holdout = pd.read_csv(model_dir / "holdout_predictions.csv")
-    member_cols = [c for c in holdout.columns if c.startswith("m") and c[1:].isdigit()]
-    interval = calibrate_interval(y[train], holdout["out_of_fold"].to_numpy(), holdout[member_cols].to_numpy(),
-                                  cfg.coverage)
     out_of_fold_ns = np.full(len(y), np.nan)
     out_of_fold_ns[train] = d.ns[train] * np.exp(holdout["out_of_fold"].to_numpy() - y[train])
 
@@ -396,7 +417,6 @@ def _train_target(d: _OpData, train: np.ndarray, cfg: TrainConfig, model_dir: Pa
         # Per source: the tt-metal build that measured it, where its publisher recorded one.
         "tt_metal_commit": {s: importers.tt_metal_commit(s) for s in sources},
         "domain": {"min": x[train].min(axis=0).tolist(), "max": x[train].max(axis=0).tolist()},
-        "interval": interval,
         "training": {"config": dataclasses.asdict(cfg), "seconds": round(seconds, 1), "trainer": train_meta},
         "files": {name: sha256_file(model_dir / name) for name in files},
         "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
@@ -404,6 +424,27 @@ def _train_target(d: _OpData, train: np.ndarray, cfg: TrainConfig, model_dir: Pa
     }
     if coefficients is not None:
         manifest["fitted_roofline"] = {"terms": list(_core.roofline_term_names()), "coefficients": coefficients.tolist()}
+    return _calibrated(d, model_dir, manifest, out_of_fold_ns, cfg.coverage)
+
+
+def _calibrated(d: _OpData, model_dir: Path, manifest: dict, out_of_fold_ns: np.ndarray, coverage: float) -> _Trained:
+    """Calibrates the interval on the out-of-fold errors of every training configuration, then
+    measures the folder (``_served``).
+
+    Trimmed configurations are held out of every member, so their served answer is out of fold; they
+    are the configurations the model fits worst, and a calibration without them would be too narrow
+    for configurations like them. With k = 1 and no floor, the served half-width is the members'
+    spread, for those configurations as for the others."""
+    manifest["interval"] = {"coverage": coverage, "k": 1.0, "sigma0": 0.0}
+    _write_manifest(model_dir, manifest)
+    served = serve(model_dir, d.configs["query"].tolist())
+    pred = served["predicted_ns"].to_numpy(dtype=float)
+    spread = np.log(served["hi_ns"].to_numpy(dtype=float) / pred)
+    rows = d.split == "train"
+    out_of_fold_ns = np.where(rows & np.isnan(out_of_fold_ns), pred, out_of_fold_ns)
+    residual = np.abs(np.log(out_of_fold_ns[rows] / d.ns[rows]))
+    class_columns = [manifest["feature_names"].index(name) for name in INTERVAL_CLASS_FEATURES]
+    manifest["interval"] = calibrate_interval(residual, spread[rows], coverage, d.x[rows][:, class_columns])
     return _served(d, model_dir, manifest, out_of_fold_ns)
 
 
@@ -417,8 +458,6 @@ def _served(d: _OpData, model_dir: Path, manifest: dict, out_of_fold_ns: np.ndar
     split = d.split
     manifest["metrics"] = {s: accuracy(d.ns[split == s], pred[split == s], lo[split == s], hi[split == s])
                            for s in dataset.SPLITS if (split == s).any()}
-    # Trimmed training configurations were held out of every member: their served answer is out of fold.
-    out_of_fold_ns = np.where((split == "train") & np.isnan(out_of_fold_ns), pred, out_of_fold_ns)
     oof = ~np.isnan(out_of_fold_ns)
     manifest["metrics"]["out_of_fold"] = accuracy(d.ns[oof], out_of_fold_ns[oof])
     _write_manifest(model_dir, manifest)

@@ -13,6 +13,7 @@
 #include <sstream>
 
 #include "ensemble.hpp"
+#include "feature_key.hpp"
 #include "program_memo.hpp"
 
 namespace opcast {
@@ -41,6 +42,18 @@ std::string sha256_hex(const std::string& data) {
 }
 
 enum class Target { ln_ns, ln_ratio_roofline, ln_ratio_fitted_roofline };
+
+// The interval's half-width is k * sqrt(spread^2 + sigma0^2) in log units.
+struct Calibration {
+  double k = 0, sigma0 = 0;
+};
+
+Calibration read_calibration(const json& j, const std::string& where) {
+  const Calibration c{j.at("k").get<double>(), j.at("sigma0").get<double>()};
+  if (!(c.k > 0 && std::isfinite(c.k) && c.sigma0 >= 0 && std::isfinite(c.sigma0)))
+    throw ModelError(where + ": interval k must be finite and > 0, sigma0 finite and >= 0");
+  return c;
+}
 
 }  // namespace
 
@@ -106,9 +119,17 @@ class OpModel {
     std::copy(hi.begin(), hi.end(), domain_hi_.begin());
 
     const json& interval = field("interval");
-    interval_k_ = interval.at("k").get<double>();
-    interval_sigma0_ = interval.at("sigma0").get<double>();
-    if (!(interval_k_ > 0) || !(interval_sigma0_ >= 0)) throw ModelError(where + ": interval k must be > 0, sigma0 >= 0");
+    pooled_ = read_calibration(interval, where);
+    // Calibrated per class (Mondrian): a query whose class (e.g. its rank, dtype and placement) had
+    // enough out-of-fold errors gets that class's k and sigma0, any other the pooled ones.
+    if (interval.contains("classes")) {
+      class_key_ = FeatureKey(interval.at("class_features").get<std::vector<std::string>>(), where + ": interval");
+      for (const json& c : interval.at("classes"))
+        if (!classes_.emplace(class_key_.of_values(c.at("key").get<std::vector<double>>(), where + ": interval class"),
+                              read_calibration(c, where + ": interval class"))
+                 .second)
+          throw ModelError(where + ": two interval classes share one key");
+    }
 
     info_.dataset_hash = field("dataset").at("hash").get<std::string>();
     info_.members = ensemble_.members();
@@ -137,7 +158,8 @@ class OpModel {
   Prediction answer(const FeatureVector& f, const Roofline& r, const EnsembleOutput& out) const {
     Prediction p;
     const double base = std::log(base_ns(r));
-    const double half = interval_k_ * std::sqrt(out.std * out.std + interval_sigma0_ * interval_sigma0_);
+    const Calibration& c = calibration_for(f);
+    const double half = c.k * std::sqrt(out.std * out.std + c.sigma0 * c.sigma0);
     p.ns = std::exp(base + out.mean);
     p.lo_ns = std::exp(base + out.mean - half);
     p.hi_ns = std::exp(base + out.mean + half);
@@ -169,6 +191,12 @@ class OpModel {
     return 1.0;
   }
 
+  const Calibration& calibration_for(const FeatureVector& f) const {
+    if (classes_.empty()) return pooled_;
+    const auto it = classes_.find(class_key_.of(f));
+    return it == classes_.end() ? pooled_ : it->second;
+  }
+
   void read_fitted_roofline(const json& fitted, const std::string& where) {
     const auto terms = fitted.at("terms").get<std::vector<std::string>>();
     const auto coef = fitted.at("coefficients").get<std::vector<double>>();
@@ -192,7 +220,9 @@ class OpModel {
   ProgramMemo memo_;
   std::string memo_source_;
   FeatureVector domain_lo_{}, domain_hi_{};
-  double interval_k_ = 0, interval_sigma0_ = 0;
+  Calibration pooled_;
+  FeatureKey class_key_;
+  std::map<FeatureKey::Key, Calibration> classes_;
 };
 
 Predictor::Predictor(const std::string& models_dir, const WormholeSpec& spec) : spec_(spec) {

@@ -3,12 +3,11 @@
 // program gets that measurement, not the ensemble's estimate.
 #pragma once
 
-#include <cstdint>
 #include <map>
 #include <optional>
 #include <string>
-#include <vector>
 
+#include "feature_key.hpp"
 #include "opcast/features.hpp"
 
 namespace opcast {
@@ -26,11 +25,8 @@ class ProgramMemo {
   std::optional<MemoAnswer> find(const FeatureVector& f) const;
 
  private:
-  // Key features are quantised to 1e-6 so that values written as text and recomputed agree exactly.
-  using Key = std::vector<std::int64_t>;
-  Key key_of(const FeatureVector& f) const;
-  std::vector<std::size_t> feature_index_;
-  std::map<Key, double> entries_;
+  FeatureKey key_;
+  std::map<FeatureKey::Key, double> entries_;
   double lo_ratio_ = 1, hi_ratio_ = 1;
 };
 

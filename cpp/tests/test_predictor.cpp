@@ -101,6 +101,42 @@ TEST(Predictor, EnsembleMeanSpreadAndInterval) {
   EXPECT_EQ(r.source, "mlp-ensemble:ttnn.exp@0123456789ab");
 }
 
+TEST(Predictor, AnIntervalClassHasItsOwnCalibrationAndOtherQueriesThePooledOne) {
+  ModelDir d("classes");
+  auto m = d.write("ttnn.exp", linear_weights(0.0, {std::log(5000.0) - 0.1, std::log(5000.0) + 0.1}));
+  // Inputs in L1 form a class of their own: k 3 and a floor of 0.4.
+  m["interval"]["class_features"] = {"in0_l1", "in0_interleaved"};
+  m["interval"]["classes"] = {{{"key", {1.0, 1.0}}, {"k", 3.0}, {"sigma0", 0.4}, {"rows", 120}}};
+  d.write_manifest("ttnn.exp", m);
+  const Predictor p(d.root.string());
+  std::string l1 = kExp;
+  l1.replace(l1.find("DRAM_INTERLEAVED"), 16, "L1_INTERLEAVED");
+  const Prediction in_class = p.predict(l1);
+  const double half = 3.0 * std::sqrt(0.1 * 0.1 + 0.4 * 0.4);
+  EXPECT_NEAR(in_class.lo_ns, 5000.0 * std::exp(-half), 1e-2);
+  EXPECT_NEAR(in_class.hi_ns, 5000.0 * std::exp(half), 1e-2);
+  const Prediction pooled = p.predict(kExp);  // DRAM: no class of its own, k 2 and no floor
+  EXPECT_NEAR(pooled.lo_ns, 5000.0 * std::exp(-0.2), 1e-2);
+  EXPECT_NEAR(pooled.hi_ns, 5000.0 * std::exp(0.2), 1e-2);
+  const auto batch = p.predict_batch({parse_query(l1), parse_query(kExp)});
+  EXPECT_DOUBLE_EQ(batch[0].hi_ns, in_class.hi_ns);
+  EXPECT_DOUBLE_EQ(batch[1].hi_ns, pooled.hi_ns);
+
+  // Unknown class features, keys of the wrong length, two classes with one key, k <= 0: refused at load.
+  const nlohmann::json good = m["interval"];
+  for (auto [field, value] : std::vector<std::pair<std::string, nlohmann::json>>{
+           {"class_features", {"in0_l1", "no_such_feature"}},
+           {"classes", {{{"key", {1.0}}, {"k", 3.0}, {"sigma0", 0.4}}}},
+           {"classes", {{{"key", {1.0, 1.0}}, {"k", 3.0}, {"sigma0", 0.4}}, {{"key", {1.0, 1.0}}, {"k", 2.0}, {"sigma0", 0.1}}}},
+           {"classes", {{{"key", {1.0, 1.0}}, {"k", 0.0}, {"sigma0", 0.4}}}},
+           {"classes", {{{"key", {1.0, 1.0}}, {"sigma0", 0.4}}}}}) {
+    m["interval"] = good;
+    m["interval"][field] = value;
+    d.write_manifest("ttnn.exp", m);
+    EXPECT_THROW(Predictor(d.root.string()), ModelError) << field << " = " << value.dump();
+  }
+}
+
 TEST(Predictor, RooflineRatioTargetMultipliesTheRoofline) {
   ModelDir d("ratio");
   d.write("ttnn.exp", linear_weights(0.0, {0.0, 0.0}), "ln_ratio_roofline");
