@@ -185,6 +185,20 @@ def test_report_summary_scores_the_in_domain_answers_apart():
     assert row["interval coverage"] == 0.5 and row["measured program"] == 0.0
 
 
+def test_report_shows_the_interval_per_class_of_the_first_input():
+    from opcast.train import report
+
+    df = pd.DataFrame({"op": "ttnn.exp", "split": ["test"] * 12 + ["train"],
+                       "in0_shape": ["1x1x32x32"] * 10 + ["32x32"] * 2 + ["1x1x32x32"],
+                       "in0_dtype": "float32", "in0_memory": "L1_INTERLEAVED", "kernel_ns": 100.0,
+                       "predicted_ns": 100.0, "lo_ns": [90.0] * 9 + [101.0] * 4, "hi_ns": 110.0})
+    table = report.interval_by_class(df)
+    # rank 4: 9 of its 10 test intervals hold the measurement; rank 2 has too few test rows to show
+    assert table.to_dict("records") == [{"op": "ttnn.exp", "rank": 4, "dtype": "float32", "memory": "L1_INTERLEAVED",
+                                         "test configurations": 10, "interval coverage": 0.9,
+                                         "median hi/lo": pytest.approx(110 / 90)}]
+
+
 def test_fitted_roofline_recovers_a_linear_law():
     queries = [{"op": "ttnn.exp", "inputs": [{"shape": [1, 32 * h, 32 * w], "dtype": dt, "layout": "TILE",
                                               "memory": mem}]}
