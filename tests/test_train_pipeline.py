@@ -291,13 +291,16 @@ def test_interval_covers_the_out_of_fold_errors_by_construction():
 def test_each_interval_class_is_covered_not_only_all_together():
     """Two classes whose errors differ 5x: the pooled interval holds 90% of all the errors but far
     less of the noisy class; each class's own calibration holds 90% of it. A class too small to
-    calibrate alone is left to the pooled calibration."""
+    calibrate alone takes the calibration of its rank and dtype, or, where those are as few, the
+    pooled one."""
     rng = np.random.default_rng(1)
     n = 1000
     noisy = np.arange(n) % 2 == 1
     classes = np.zeros((n, len(fit.INTERVAL_CLASS_FEATURES)))
     classes[noisy, 0] = 4.0  # rank_in0
-    classes[:fit.MIN_INTERVAL_CLASS_ROWS - 1, 1] = 1.0  # a class one configuration short of its own calibration
+    l1 = fit.INTERVAL_CLASS_FEATURES.index("in0_l1")
+    classes[np.flatnonzero(noisy)[:60], l1] = 1.0  # 60 rank-4 inputs in L1: their rank and dtype have 500
+    classes[np.flatnonzero(~noisy)[:60], 1] = 1.0  # 60 bfloat16 inputs: alone in their rank and dtype
     spread = np.full(n, 0.01)
     residual = np.abs(rng.normal(0, np.where(noisy, 0.25, 0.05)))
     interval = fit.calibrate_interval(residual, spread, 0.9, classes)
@@ -307,8 +310,11 @@ def test_each_interval_class_is_covered_not_only_all_together():
 
     assert np.mean(residual[noisy] <= half(interval)[noisy]) < 0.85  # pooled: the noisy class is under-covered
     by_key = {tuple(c["key"]): c for c in interval["classes"]}
-    assert len(by_key) == 2 and all(c["rows"] >= fit.MIN_INTERVAL_CLASS_ROWS for c in by_key.values())
-    for rank, mine in ((0.0, ~noisy), (4.0, noisy)):
-        key = (rank,) + (0.0,) * (len(fit.INTERVAL_CLASS_FEATURES) - 1)
-        assert np.mean(residual[mine & (classes[:, 1] == 0)] <= half(by_key[key])[mine & (classes[:, 1] == 0)]) == \
-            pytest.approx(0.9, abs=0.02)
+    quiet_key, noisy_key = (0.0,) * classes.shape[1], (4.0,) + (0.0,) * (classes.shape[1] - 1)
+    noisy_l1_key = tuple(4.0 if i == 0 else 1.0 if i == l1 else 0.0 for i in range(classes.shape[1]))
+    assert set(by_key) == {quiet_key, noisy_key, noisy_l1_key}
+    assert by_key[quiet_key]["rows"] == by_key[noisy_key]["rows"] == 440
+    assert by_key[noisy_l1_key]["calibrated_on"] == "rank and dtype" and by_key[noisy_l1_key]["rows"] == 500
+    for key, mine in ((quiet_key, (classes == quiet_key).all(axis=1)), (noisy_key, (classes == noisy_key).all(axis=1))):
+        assert by_key[key]["calibrated_on"] == "class"
+        assert np.mean(residual[mine] <= half(by_key[key])[mine]) == pytest.approx(0.9, abs=0.02)

@@ -38,10 +38,12 @@ MANIFEST_FORMAT_VERSION = 1
 # The interval is calibrated per class of the first input's rank, dtype and placement: exp's
 # float32 and rank-4 configurations miss by more than its bfloat16 ones, and one pooled calibration
 # covered 81% of unseen exp configurations, too few of those and nearly all of these
-# (benchmarks/README.md). Classes with fewer out-of-fold errors than this use the pooled calibration.
-INTERVAL_CLASS_FEATURES = ("rank_in0", "in0_bfloat16", "in0_bfloat8_b", "in0_bfloat4_b", "in0_float32", "in0_uint16",
-                           "in0_uint32", "in0_int32", "in0_l1", "in0_interleaved", "in0_height_sharded",
-                           "in0_width_sharded", "in0_block_sharded")
+# (benchmarks/README.md). A class with fewer out-of-fold errors than MIN_INTERVAL_CLASS_ROWS takes
+# the calibration of its rank and dtype if that has enough, else the pooled one.
+INTERVAL_RANK_DTYPE_FEATURES = ("rank_in0", "in0_bfloat16", "in0_bfloat8_b", "in0_bfloat4_b", "in0_float32",
+                                "in0_uint16", "in0_uint32", "in0_int32")
+INTERVAL_CLASS_FEATURES = INTERVAL_RANK_DTYPE_FEATURES + ("in0_l1", "in0_interleaved", "in0_height_sharded",
+                                                          "in0_width_sharded", "in0_block_sharded")
 MIN_INTERVAL_CLASS_ROWS = 100
 
 
@@ -196,16 +198,20 @@ def calibrate_interval(residual: np.ndarray, spread: np.ndarray, coverage: float
     ``residual``: |ln(out-of-fold prediction / measured)| of the training configurations, each predicted
     by members that never trained on it: errors on unseen shape groups, like a user's. ``classes``:
     their values of ``INTERVAL_CLASS_FEATURES``. A class with ``MIN_INTERVAL_CLASS_ROWS`` errors gets its
-    own k and sigma0, so the interval holds ``coverage`` of each class, not only of all together;
+    own k and sigma0, so the interval holds ``coverage`` of each class, not only of all together; a
+    smaller one those of all errors of its rank and dtype (``calibrated_on``), if they are as many;
     queries of other classes get the pooled ones.
     """
     out = {"coverage": coverage, **_calibration(residual, spread, coverage),
            "class_features": list(INTERVAL_CLASS_FEATURES), "classes": []}
-    keys, which = np.unique(classes, axis=0, return_inverse=True)
-    for i, key in enumerate(keys):
-        mine = which.ravel() == i
-        if mine.sum() >= MIN_INTERVAL_CLASS_ROWS:
-            out["classes"].append({"key": key.tolist(), **_calibration(residual[mine], spread[mine], coverage)})
+    rank_dtype = classes[:, :len(INTERVAL_RANK_DTYPE_FEATURES)]
+    for key in np.unique(classes, axis=0):
+        for level, mine in (("class", (classes == key).all(axis=1)),
+                            ("rank and dtype", (rank_dtype == key[:rank_dtype.shape[1]]).all(axis=1))):
+            if mine.sum() >= MIN_INTERVAL_CLASS_ROWS:
+                out["classes"].append({"key": key.tolist(), "calibrated_on": level,
+                                       **_calibration(residual[mine], spread[mine], coverage)})
+                break
     return out
 
 
