@@ -21,6 +21,7 @@ from ..predictor import Predictor  # noqa: E402
 from . import dataset, fit, importers  # noqa: E402
 
 SPLIT_COLORS = {"train": "#9ecae1", "test": "#d62728"}
+MIN_CLASS_TEST_ROWS = 10  # fewer test configurations say little about a class's interval coverage
 
 
 def evaluate(models_dir: str | Path, data) -> pd.DataFrame:
@@ -98,19 +99,19 @@ def summary_table(df: pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
-def interval_by_class(d: pd.DataFrame, min_rows: int = 10) -> pd.DataFrame:
+def interval_by_class(d: pd.DataFrame) -> pd.DataFrame:
     """Interval coverage and median width (hi / lo) on the test configurations, per class of the
     first input's rank, dtype and placement (the classes the interval is calibrated on), for classes
-    with at least ``min_rows`` of them."""
+    with at least ``MIN_CLASS_TEST_ROWS`` of them."""
     test = d[(d["split"] == "test") & d["predicted_ns"].notna()]
     test = test.assign(rank=test["in0_shape"].str.count("x") + 1)
     rows = []
     for (op, rank, dtype, memory), c in test.groupby(["op", "rank", "in0_dtype", "in0_memory"], sort=True):
-        if len(c) < min_rows:
+        if len(c) < MIN_CLASS_TEST_ROWS:
             continue
-        meas, lo, hi = (c[col].to_numpy(float) for col in ("kernel_ns", "lo_ns", "hi_ns"))
+        meas, pred, lo, hi = (c[col].to_numpy(float) for col in ("kernel_ns", "predicted_ns", "lo_ns", "hi_ns"))
         rows.append({"op": op, "rank": rank, "dtype": dtype, "memory": memory, "test configurations": len(c),
-                     "interval coverage": float(np.mean((lo <= meas) & (meas <= hi))),
+                     "interval coverage": fit.accuracy(meas, pred, lo, hi)["coverage"],
                      "median hi/lo": float(np.median(hi / lo))})
     return pd.DataFrame(rows)
 
@@ -136,8 +137,9 @@ def write_report(models_dir, data, out_dir) -> Path:
         lines += [f"## {op}", "", f"![{op}]({name})", ""]
         classes = interval_by_class(d)
         if not classes.empty:
-            lines += ["Interval on the test groups by class of the first input (classes with at least 10 test "
-                      "configurations):", "", classes.drop(columns="op").to_markdown(index=False, floatfmt=".3f"), ""]
+            lines += [f"Interval on the test groups by class of the first input (classes with at least "
+                      f"{MIN_CLASS_TEST_ROWS} test configurations):", "",
+                      classes.drop(columns="op").to_markdown(index=False, floatfmt=".3f"), ""]
     df.drop(columns=[c for c in ("query",) if c in df.columns]).to_csv(out_dir / "predictions.csv", index=False)
     path = out_dir / "report.md"
     path.write_text("\n".join(lines))

@@ -120,8 +120,9 @@ class OpModel {
 
     const json& interval = field("interval");
     pooled_ = read_calibration(interval, where);
-    // Calibrated per class (Mondrian): a query whose class (e.g. its rank, dtype and placement) had
-    // enough out-of-fold errors gets that class's k and sigma0, any other the pooled ones.
+    // Calibrated per class (Mondrian): a query whose class (its values of class_features) has an
+    // entry gets that entry's k and sigma0, any other the pooled ones. Training decides which classes
+    // get an entry and on which errors each was calibrated.
     if (interval.contains("classes")) {
       class_key_ = FeatureKey(interval.at("class_features").get<std::vector<std::string>>(), where + ": interval");
       for (const json& c : interval.at("classes"))
