@@ -46,6 +46,21 @@ TORP_SETTINGS = {"ttnn.exp": {"learning_rate": 1e-3, "batch_size": 512}}
 WITHOUT_TEST_SEED_OFFSET = 100
 
 
+def add_data_arguments(ap: argparse.ArgumentParser) -> None:
+    ap.add_argument("--data", default=str(Path(__file__).resolve().parents[1].parent / "shared" / "data"))
+    ap.add_argument("--out", default="artifacts/bench")
+
+
+def records_and_out(args: argparse.Namespace) -> tuple[pd.DataFrame, Path] | None:
+    """The measurements under --data and the --out folder (created); None, having said why, without data."""
+    if not Path(args.data).is_dir():
+        print(f"no measurement data at {args.data}: run `opcast data fetch` and pass --data", file=sys.stderr)
+        return None
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    return importers.load(args.data), out
+
+
 def configs_for(records: pd.DataFrame, op: str, source: str) -> pd.DataFrame:
     rows = records[(records["op"] == op) & records["source"].str.startswith(source)]
     return dataset.aggregate(rows).reset_index(drop=True)
@@ -82,8 +97,7 @@ def train_case(op: str, configs: pd.DataFrame, members: int, seed: int, targets:
 
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--data", default=str(Path(__file__).resolve().parents[1].parent / "shared" / "data"))
-    ap.add_argument("--out", default="artifacts/bench")
+    add_data_arguments(ap)
     ap.add_argument("--members", type=int, default=5)
     ap.add_argument("--targets", nargs="+", default=[DEFAULT_TARGET], choices=["auto", *fit.TARGETS],
                     help=f"opcast targets to train (default {DEFAULT_TARGET}, as `opcast train` does)")
@@ -96,12 +110,10 @@ def main() -> int:
                     help="repeat with this many different group splits (seeds 0..N-1) and report mean and spread; "
                          "small test sets (relu: 4 shape groups) swing by many points from one split to the next")
     args = ap.parse_args()
-    if not Path(args.data).is_dir():
-        print(f"no measurement data at {args.data}: run `opcast data fetch` and pass --data", file=sys.stderr)
+    loaded = records_and_out(args)
+    if loaded is None:
         return 2
-    out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
-    records = importers.load(args.data)
+    records, out = loaded
     rows = []
     for seed in range(args.splits):
         rows += evaluate_split(records, args.members, seed, args.targets, args.ops, args.without_test)

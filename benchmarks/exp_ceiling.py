@@ -17,7 +17,6 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from pathlib import Path
 
 import matplotlib
 
@@ -26,8 +25,8 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
-from accuracy import CASES, configs_for  # noqa: E402
-from opcast.train import fit, importers  # noqa: E402
+from accuracy import CASES, add_data_arguments, configs_for, records_and_out  # noqa: E402
+from opcast.train import fit  # noqa: E402
 
 CORES = 64
 # Below this many tiles on the busiest core the fixed launch cost dominates and the rate means little;
@@ -49,16 +48,13 @@ def best_single_rate(rates: np.ndarray) -> tuple[float, float]:
 
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--data", default=str(Path(__file__).resolve().parents[1].parent / "shared" / "data"))
-    ap.add_argument("--out", default="artifacts/bench")
-    args = ap.parse_args()
-    if not Path(args.data).is_dir():
-        print(f"no measurement data at {args.data}: run `opcast data fetch` and pass --data", file=sys.stderr)
+    add_data_arguments(ap)
+    loaded = records_and_out(ap.parse_args())
+    if loaded is None:
         return 2
-    out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
+    records, out = loaded
 
-    configs = configs_for(importers.load(args.data), "ttnn.exp", "exp_wormhole_n150")
+    configs = configs_for(records, "ttnn.exp", "exp_wormhole_n150")
     rank = configs["query"].map(lambda q: len(json.loads(q)["inputs"][0]["shape"]))
     exp = configs[(rank <= 3) & configs["out_memory"].notna()].copy()
     exp["tiles_per_core"] = np.ceil(exp["num_tiles"] / CORES)
