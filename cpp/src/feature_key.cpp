@@ -27,6 +27,10 @@ FeatureKey::Key FeatureKey::of_values(const std::vector<double>& values, const s
   if (values.size() != index_.size())
     throw ModelError(where + ": a key has " + std::to_string(values.size()) + " values, expected " +
                      std::to_string(index_.size()));
+  // Features are logs and small counts; a key far outside them is damage, and would not round.
+  for (const double v : values)
+    if (!(std::abs(v) <= 1e6))
+      throw ModelError(where + ": a key value " + std::to_string(v) + " lies outside [-1e6, 1e6]");
   Key key(values.size());
   std::transform(values.begin(), values.end(), key.begin(), quantised);
   return key;

@@ -126,7 +126,12 @@ double l1_bank_conflict(const Query& q, const Work& w, const WormholeSpec& spec)
   const auto banks = static_cast<std::int64_t>(std::clamp(spec.l1_banks, 1, kMaxBanks));
   std::array<int, kMaxBanks> cores_at{};
   int busiest = 0;
-  auto starts_at = [&](std::int64_t tile) { busiest = std::max(busiest, ++cores_at[static_cast<std::size_t>(tile % banks)]); };
+  // Unsigned modulo: an index below kMaxBanks whatever the tile, so the table is never overrun (tile
+  // counts are bounded by the parser's element limit, so tiles are never negative either).
+  auto starts_at = [&](std::int64_t tile) {
+    const auto bank = static_cast<std::size_t>(static_cast<std::uint64_t>(tile) % static_cast<std::uint64_t>(banks));
+    busiest = std::max(busiest, ++cores_at[bank]);
+  };
 
   if (const TensorDesc* s = first_sharded(q)) {
     // Shards are row-major over the shard grid; a core's share starts at its shard's first tile.

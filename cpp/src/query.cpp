@@ -256,6 +256,34 @@ MathFidelity math_fidelity_named(std::string_view name, const Path& field) {
 
 constexpr std::int64_t kMaxDim = std::int64_t{1} << 31;
 
+// The most elements one tensor may hold, counted with its last two dims padded to whole tiles.
+// Wormhole's 12 GiB of DRAM hold about 2^33 bfloat16 elements; 2^48 leaves room far beyond any
+// device while every count derived from it stays exact: bytes (at most 4 per element) below 2^50,
+// tiles below 2^38, a matmul's 2*M*K*N below 2^80 in double, and no product of two dims or of a
+// volume and a dim overflows int64 where the library multiplies them.
+constexpr std::int64_t kMaxElements = std::int64_t{1} << 48;
+
+// The element count of dims[0..rank) with the last two padded to 32, or -1 when it exceeds
+// kMaxElements (checked at every step, so nothing overflows on the way).
+std::int64_t padded_elements(const std::array<std::int64_t, kMaxRank>& dims, int rank) {
+  std::int64_t v = 1;
+  for (int i = 0; i < rank; ++i) {
+    std::int64_t d = dims[static_cast<std::size_t>(i)];
+    if (i >= rank - 2) d = (d + 31) / 32 * 32;
+    if (__builtin_mul_overflow(v, d, &v) || v > kMaxElements) return -1;
+  }
+  return v;
+}
+
+void check_elements(const std::array<std::int64_t, kMaxRank>& dims, int rank, const Path& path,
+                    const char* what = "shape") {
+  if (padded_elements(dims, rank) >= 0) return;
+  std::string shape;
+  for (int i = 0; i < rank; ++i) shape += (i ? "," : "") + std::to_string(dims[static_cast<std::size_t>(i)]);
+  fail(path, std::string(what) + " [" + shape + "] holds more than 2^48 (281474976710656) elements with its last two dims "
+             "padded to tiles; expected a tensor a device can hold");
+}
+
 struct Shape {
   std::array<std::int64_t, kMaxRank> dims{};
   int rank = 0;
@@ -271,6 +299,7 @@ void parse_shape(const Value& j, const Path& path, std::array<std::int64_t, kMax
     const Path element(path, i);
     dims[i] = get_int(j[i], element, 1, kMaxDim);
   }
+  check_elements(dims, rank, path);
 }
 
 void parse_shape(const Value& j, const Path& path, TensorDesc& t) { parse_shape(j, path, t.dims, t.rank); }
@@ -663,6 +692,7 @@ Query parse_query_object(const Value& root) {
     }
   }
   const Shape shape = derive_output_shape(q, attrs);
+  check_elements(shape.dims, shape.rank, "output.shape", "the output shape the op derives,");
   q.output.dims = shape.dims;
   q.output.rank = shape.rank;
   if (q.op->kind == OpKind::data_movement && q.op->name == "ttnn.to_layout" && attrs) {

@@ -97,6 +97,28 @@ TEST(Query, ErrorsNameTheField) {
   EXPECT_EQ(error_field("[1, 2]"), "");
 }
 
+// Every count derived from a shape must be exact in int64: a tensor of more than 2^48 elements
+// (last two dims padded to tiles) is refused where it is described, before any arithmetic on it.
+TEST(Query, ElementCountsAreBoundedWhereTheShapeIsGiven) {
+  // The query that once overflowed a stack buffer in the L1-bank feature and never returned.
+  EXPECT_EQ(error_field(R"({"op":"ttnn.relu","inputs":[{"shape":[1,1,65536,100000,2147483648],"dtype":"bfloat16",)"
+                        R"("layout":"TILE","memory":"L1_BLOCK_SHARDED","grid":[6,8]}],"output":{"memory":"L1_INTERLEAVED"}})"),
+            "inputs[0].shape");
+  EXPECT_NO_THROW(parse_query(exp_query("shape", "[131072,2147483648]")));  // 2^48 exactly
+  EXPECT_EQ(error_field(exp_query("shape", "[131073,2147483648]")), "inputs[0].shape");  // padded past 2^48
+  EXPECT_EQ(error_field(exp_query("shape", "[2147483648,2147483648,2147483648]")), "inputs[0].shape");  // wraps int64
+  try {
+    parse_query(exp_query("shape", "[131073,2147483648]"));
+  } catch (const QueryError& e) {
+    EXPECT_NE(std::string(e.what()).find("2^48"), std::string::npos) << e.what();
+  }
+  // Broadcasting two legal tensors can derive an output beyond the bound.
+  EXPECT_EQ(error_field(R"({"op": "ttnn.add", "inputs": [)"
+                        R"({"shape": [1,1,2147483648,1], "dtype": "bfloat16", "layout": "ROW_MAJOR", "memory": "DRAM_INTERLEAVED"},)"
+                        R"({"shape": [1,1,1,2147483648], "dtype": "bfloat16", "layout": "ROW_MAJOR", "memory": "DRAM_INTERLEAVED"}]})"),
+            "output.shape");
+}
+
 TEST(Query, MatmulInnerDimMismatch) {
   const char* json = R"({"op": "ttnn.matmul", "inputs": [
     {"shape": [64, 96], "dtype": "bfloat16", "layout": "TILE", "memory": "DRAM_INTERLEAVED"},
