@@ -30,16 +30,35 @@ rapidjson::SizeType json_size(std::size_t n) {
   return static_cast<rapidjson::SizeType>(n);
 }
 
-void put_string(py::handle h, Doc& doc, bool key) {
+// The UTF-8 text of a Python str; a str that has none (lone surrogates, as argv and file names decode
+// undecodable bytes) is the query's fault, with its own message.
+std::string_view utf8_of(py::handle h) {
   Py_ssize_t n = 0;
   const char* utf8 = PyUnicode_AsUTF8AndSize(h.ptr(), &n);
-  if (!utf8) {  // not encodable (lone surrogates): pybind11's own cast error, as always
+  if (!utf8) {
     PyErr_Clear();
-    (void)h.cast<std::string>();
-    throw py::cast_error("string not encodable as UTF-8");
+    throw opcast::QueryError("", "string " + py::repr(h).cast<std::string>() +
+                                     " is not valid text (a lone surrogate has no UTF-8 encoding); expected UTF-8 text");
   }
-  if (key) doc.Key(utf8, json_size(static_cast<std::size_t>(n)), true);
-  else doc.String(utf8, json_size(static_cast<std::size_t>(n)), true);
+  return {utf8, static_cast<std::size_t>(n)};
+}
+
+void put_string(py::handle h, Doc& doc, bool key) {
+  const std::string_view s = utf8_of(h);
+  if (key) doc.Key(s.data(), json_size(s.size()), true);
+  else doc.String(s.data(), json_size(s.size()), true);
+}
+
+// An int of any size as a JSON integer; beyond 64 bits it is the query's fault (no field of a query
+// holds such a number).
+bool put_int(PyObject* o, Doc& doc) {
+  int overflow = 0;
+  const long long v = PyLong_AsLongLongAndOverflow(o, &overflow);
+  if (overflow == 0 && !(v == -1 && PyErr_Occurred())) return doc.Int64(v);
+  PyErr_Clear();
+  const std::string text = py::str(o).cast<std::string>();
+  throw opcast::QueryError("", "integer out of range: " + (text.size() > 40 ? text.substr(0, 37) + "..." : text) +
+                                   "; expected a 64-bit integer");
 }
 
 // A Python query (dicts, lists, tuples, str, int, float, bool, None, numpy scalars) as JSON events
@@ -49,15 +68,7 @@ bool to_json(py::handle h, Doc& doc, int depth = 0) {
   PyObject* o = h.ptr();
   if (o == Py_None) return doc.Null();
   if (PyBool_Check(o)) return doc.Bool(o == Py_True);
-  if (PyLong_Check(o)) {
-    int overflow = 0;
-    const long long v = PyLong_AsLongLongAndOverflow(o, &overflow);
-    if (overflow != 0 || (v == -1 && PyErr_Occurred())) {
-      PyErr_Clear();
-      throw opcast::QueryError("", "integer out of range: " + py::str(h).cast<std::string>());
-    }
-    return doc.Int64(v);
-  }
+  if (PyLong_Check(o)) return put_int(o, doc);
   if (PyFloat_Check(o)) return doc.Double(PyFloat_AsDouble(o));
   if (PyUnicode_Check(o)) {
     put_string(h, doc, false);
@@ -94,14 +105,22 @@ bool to_json(py::handle h, Doc& doc, int depth = 0) {
     return doc.EndArray(n);
   }
   // numpy scalars and other numbers: ints stay ints so shapes from numpy arrays work.
-  if (py::hasattr(h, "__index__")) return doc.Int64(h.attr("__index__")().cast<std::int64_t>());
-  if (py::hasattr(h, "__float__")) return doc.Double(h.attr("__float__")().cast<double>());
+  if (py::hasattr(h, "__index__")) {
+    const auto index = py::reinterpret_steal<py::object>(PyNumber_Index(o));
+    if (!index) throw py::error_already_set();
+    return put_int(index.ptr(), doc);
+  }
+  if (py::hasattr(h, "__float__")) {
+    const auto number = py::reinterpret_steal<py::object>(PyNumber_Float(o));
+    if (!number) throw py::error_already_set();
+    return doc.Double(PyFloat_AsDouble(number.ptr()));
+  }
   throw opcast::QueryError("", "unsupported value of type " + py::type::of(h).attr("__name__").cast<std::string>() +
                                    "; expected dict, list, str, int, float, bool or None");
 }
 
-opcast::Query to_query(py::handle q) {
-  if (py::isinstance<py::str>(q)) return opcast::parse_query(q.cast<std::string_view>());
+opcast::Query to_query_unguarded(py::handle q) {
+  if (py::isinstance<py::str>(q)) return opcast::parse_query(utf8_of(q));
   if (py::isinstance<py::bytes>(q)) return opcast::parse_query(q.cast<std::string_view>());
   if (!py::isinstance<py::dict>(q))
     throw opcast::QueryError("", "expected a query as a dict or a JSON string, got " +
@@ -113,6 +132,21 @@ opcast::Query to_query(py::handle q) {
   auto generate = [&](Doc& d) { return to_json(q, d); };
   doc.Populate(generate);
   return opcast::parse_query_value(doc);
+}
+
+// Every way a Python value can fail to be read as a query is a QueryError: a Python exception raised
+// while reading it (a __index__, __float__ or __iter__ of the caller's that raises) included.
+opcast::Query to_query(py::handle q) {
+  try {
+    return to_query_unguarded(q);
+  } catch (py::error_already_set& e) {
+    const std::string what = e.what();
+    e.restore();
+    PyErr_Clear();
+    throw opcast::QueryError("", "cannot read the query: " + what);
+  } catch (const py::cast_error& e) {
+    throw opcast::QueryError("", std::string("cannot read the query: ") + e.what());
+  }
 }
 
 // Parses every query; with collect_errors, a bad one yields its message instead of raising.
@@ -151,22 +185,37 @@ py::dict prediction_columns(const opcast::Predictor& p, py::iterable queries, bo
   std::vector<opcast::Prediction> preds(n);
   {
     py::gil_scoped_release release;
-    // Rows without a model are errors of their own; the rest run as one vectorised batch.
+    // The parsed rows run as one vectorised batch; a row the models cannot answer gets its own error.
     std::vector<opcast::Query> good;
     std::vector<std::size_t> where;
     for (std::size_t i = 0; i < n; ++i) {
       if (!ok[i]) continue;
-      if (!p.has_model(parsed[i].op->name)) {
-        if (!collect_errors) throw opcast::ModelError("query " + std::to_string(i) + ": no model for " + parsed[i].op->name);
-        ok[i] = false;
-        errors[i] = "no model for " + parsed[i].op->name;
-        continue;
-      }
       good.push_back(std::move(parsed[i]));
       where.push_back(i);
     }
-    const auto answers = p.predict_batch(good);
-    for (std::size_t k = 0; k < where.size(); ++k) preds[where[k]] = answers[k];
+    std::vector<std::string> row_errors;
+    const auto answers = p.predict_batch(good, &row_errors);
+    if (!collect_errors) {
+      // The first row that has no answer raises, named by its row, with its own error type.
+      for (std::size_t k = 0; k < where.size(); ++k) {
+        if (row_errors[k].empty()) continue;
+        const std::string row = "query " + std::to_string(where[k]) + ": ";
+        try {
+          (void)p.predict(good[k]);
+        } catch (const opcast::QueryError& e) {
+          throw opcast::QueryError(e.field(), row + e.what());
+        } catch (const opcast::ModelError& e) {
+          throw opcast::ModelError(row + e.what());
+        }
+      }
+    }
+    for (std::size_t k = 0; k < where.size(); ++k) {
+      preds[where[k]] = answers[k];
+      if (collect_errors && !row_errors[k].empty()) {
+        ok[where[k]] = false;
+        errors[where[k]] = row_errors[k];
+      }
+    }
   }
   py::array_t<double> ns(static_cast<py::ssize_t>(n)), lo(static_cast<py::ssize_t>(n)), hi(static_cast<py::ssize_t>(n));
   py::array_t<bool> in_domain(static_cast<py::ssize_t>(n)), valid(static_cast<py::ssize_t>(n));

@@ -47,6 +47,7 @@ def write_weights(path: Path, members: list[list[tuple[np.ndarray, np.ndarray, i
 def write_model(root: Path, op: str, members, *, target: str = "ln_ns", domain=None, interval=(2.0, 0.0)) -> Path:
     """A complete model folder for `op` with the given ensemble (see write_weights)."""
     import opcast
+    from opcast.train.fit import write_manifest
 
     names = opcast.feature_names()
     folder = root / op.removeprefix("ttnn.")
@@ -61,7 +62,7 @@ def write_model(root: Path, op: str, members, *, target: str = "ln_ns", domain=N
         "dataset": {"hash": "feedfacecafebeef00"},
         "files": {"weights.bin": hashlib.sha256((folder / "weights.bin").read_bytes()).hexdigest()},
     }
-    (folder / "manifest.json").write_text(json.dumps(manifest))
+    write_manifest(folder, manifest)
     return folder
 
 

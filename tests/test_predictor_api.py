@@ -9,6 +9,7 @@ import pytest
 
 import opcast
 from conftest import short_tensor, write_model, constant_members
+from opcast.train.fit import write_manifest
 
 EXP = {"op": "ttnn.exp", "inputs": [short_tensor([1, 1, 256, 256])]}
 ADD = {"op": "ttnn.add", "inputs": [short_tensor([1, 1, 64, 64], memory="L1_INTERLEAVED")] * 2}
@@ -109,7 +110,7 @@ def test_schema_version_mismatch_is_refused(tmp_path):
     folder = write_model(tmp_path, "ttnn.exp", constant_members(n, [8.0, 8.0]))
     manifest = json.loads((folder / "manifest.json").read_text())
     manifest["feature_schema_version"] = opcast.FEATURE_SCHEMA_VERSION + 1
-    (folder / "manifest.json").write_text(json.dumps(manifest))
+    write_manifest(folder, manifest)
     with pytest.raises(opcast.ModelError, match="feature schema version"):
         opcast.Predictor(tmp_path)
 

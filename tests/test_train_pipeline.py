@@ -108,7 +108,7 @@ def test_served_interval_takes_the_calibration_of_the_query_class(trained, tmp_p
 
     def half_widths(classes):
         interval["classes"] = classes
-        path.write_text(json.dumps(manifest))
+        fit.write_manifest(path.parent, manifest)
         r = opcast.Predictor(tmp_path / "models").predict_batch([l1, dram])
         return np.log(r["hi_ns"] / r["predicted_ns"]).to_numpy()
 

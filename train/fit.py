@@ -331,7 +331,7 @@ def fit_op(op: str, configs: pd.DataFrame, out_dir: Path, cfg: TrainConfig, *,
     manifest["dataset"]["outliers_left_out"] = int(outliers.sum())
     manifest["dataset"]["trimmed_from_training"] = int(trimmed.sum())
     manifest["program_memo"] = memo_report
-    _write_manifest(model_dir, manifest)
+    write_manifest(model_dir, manifest)
     used = configs.assign(split=split, fold=fold, predicted_ns=model.predicted_ns, lo_ns=model.lo_ns,
                           hi_ns=model.hi_ns, in_domain=model.in_domain, out_of_fold_ns=model.out_of_fold_ns)
     return manifest, used
@@ -400,7 +400,7 @@ def _train_target(d: _OpData, train: np.ndarray, cfg: TrainConfig, model_dir: Pa
     out_of_fold_ns[train] = d.ns[train] * np.exp(holdout["out_of_fold"].to_numpy() - y[train])
 
     train_meta = json.loads((model_dir / "metrics.json").read_text())
-    files = sorted(p.name for p in model_dir.iterdir() if p.is_file() and p.name != "manifest.json")
+    files = sorted(p.name for p in model_dir.iterdir() if p.is_file() and p.name not in (MANIFEST, MANIFEST_CHECKSUM))
     configs = d.configs
     sources = sorted({s for v in configs.get("sources", pd.Series(dtype=str)).dropna() for s in str(v).split(";")})
     manifest = {
@@ -442,7 +442,7 @@ def _calibrated(d: _OpData, model_dir: Path, manifest: dict, out_of_fold_ns: np.
     for configurations like them. With k = 1 and no floor, the served half-width is the members'
     spread, for those configurations as for the others."""
     manifest["interval"] = {"coverage": coverage, "k": 1.0, "sigma0": 0.0}
-    _write_manifest(model_dir, manifest)
+    write_manifest(model_dir, manifest)
     served = serve(model_dir, d.configs["query"].tolist())
     pred = served["predicted_ns"].to_numpy(dtype=float)
     spread = np.log(served["hi_ns"].to_numpy(dtype=float) / pred)
@@ -457,7 +457,7 @@ def _calibrated(d: _OpData, model_dir: Path, manifest: dict, out_of_fold_ns: np.
 def _served(d: _OpData, model_dir: Path, manifest: dict, out_of_fold_ns: np.ndarray) -> _Trained:
     """Writes the manifest, then measures the model folder through the serving path itself (and the
     out-of-fold predictions, which no served answer gives)."""
-    _write_manifest(model_dir, manifest)
+    write_manifest(model_dir, manifest)
     served = serve(model_dir, d.configs["query"].tolist())
     pred = served["predicted_ns"].to_numpy(dtype=float)
     lo, hi = served["lo_ns"].to_numpy(dtype=float), served["hi_ns"].to_numpy(dtype=float)
@@ -466,7 +466,7 @@ def _served(d: _OpData, model_dir: Path, manifest: dict, out_of_fold_ns: np.ndar
                            for s in dataset.SPLITS if (split == s).any()}
     oof = ~np.isnan(out_of_fold_ns)
     manifest["metrics"]["out_of_fold"] = accuracy(d.ns[oof], out_of_fold_ns[oof])
-    _write_manifest(model_dir, manifest)
+    write_manifest(model_dir, manifest)
     return _Trained(model_dir, manifest, manifest["metrics"], pred, lo, hi, served["in_domain"].to_numpy(dtype=bool),
                     out_of_fold_ns)
 
@@ -524,8 +524,17 @@ def serve(model_dir: Path, queries: list) -> pd.DataFrame:
         return Predictor(view).predict_batch(queries)
 
 
-def _write_manifest(model_dir: Path, manifest: dict) -> None:
-    (model_dir / "manifest.json").write_text(json.dumps(manifest, indent=2) + "\n")
+MANIFEST = "manifest.json"
+# The manifest's own checksum, in sha256sum's format (``sha256sum -c manifest.sha256`` checks it):
+# the manifest lists every other file's checksum, and this one covers the manifest.
+MANIFEST_CHECKSUM = "manifest.sha256"
+
+
+def write_manifest(model_dir: Path, manifest: dict) -> None:
+    """Writes manifest.json and its checksum beside it (the predictor refuses a folder where they disagree)."""
+    text = (json.dumps(manifest, indent=2) + "\n").encode()
+    (model_dir / MANIFEST).write_bytes(text)
+    (model_dir / MANIFEST_CHECKSUM).write_text(f"{hashlib.sha256(text).hexdigest()}  {MANIFEST}\n")
 
 
 def _package_version() -> str:

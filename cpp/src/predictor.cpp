@@ -23,7 +23,13 @@ using json = nlohmann::json;
 
 namespace {
 
+// Model files are read whole: anything but a regular file of sane size (a link to /dev/zero, a
+// fifo) is refused before reading.
 std::string read_file(const fs::path& p) {
+  constexpr std::uintmax_t kMaxBytes = std::uintmax_t{1} << 30;
+  std::error_code ec;
+  if (!fs::is_regular_file(p, ec)) throw ModelError(p.string() + ": not a regular file");
+  if (fs::file_size(p, ec) > kMaxBytes) throw ModelError(p.string() + ": larger than 1 GiB; not a model file");
   std::ifstream in(p, std::ios::binary);
   if (!in) throw ModelError("cannot read " + p.string());
   std::ostringstream ss;
@@ -66,10 +72,14 @@ class OpModel {
       if (it == manifest.end()) throw ModelError(where + ": missing field \"" + key + "\"");
       return *it;
     };
-    if (field("format") != "opcast-model" || field("format_version") != 1)
+    if (field("format") != "opcast-model" || !field("format_version").is_number_integer() ||
+        field("format_version") != 1)
       throw ModelError(where + ": not an opcast model manifest of format_version 1");
     info_.op = field("op").get<std::string>();
     info_.dir = dir.string();
+    if (!field("feature_schema_version").is_number_integer())
+      throw ModelError(where + ": feature_schema_version must be an integer, got " +
+                       field("feature_schema_version").dump());
     const int schema = field("feature_schema_version").get<int>();
     if (schema != kFeatureSchemaVersion)
       throw ModelError(where + ": trained with feature schema version " + std::to_string(schema) +
@@ -115,6 +125,10 @@ class OpModel {
     const auto hi = domain.at("max").get<std::vector<double>>();
     if (lo.size() != kNumFeatures || hi.size() != kNumFeatures)
       throw ModelError(where + ": domain bounds must have " + std::to_string(kNumFeatures) + " entries");
+    for (std::size_t i = 0; i < kNumFeatures; ++i)
+      if (!std::isfinite(lo[i]) || !std::isfinite(hi[i]) || lo[i] > hi[i])
+        throw ModelError(where + ": domain bounds of " + feature_names()[i] + " must be finite with min <= max, got [" +
+                         json(lo[i]).dump() + ", " + json(hi[i]).dump() + "]");
     std::copy(lo.begin(), lo.end(), domain_lo_.begin());
     std::copy(hi.begin(), hi.end(), domain_hi_.begin());
 
@@ -169,8 +183,7 @@ class OpModel {
     for (std::size_t i = 0; i < kNumFeatures; ++i)
       if (f[i] < domain_lo_[i] - eps || f[i] > domain_hi_[i] + eps) p.in_domain = false;
     p.source = info_.source;
-    if (!std::isfinite(p.ns) || !(p.ns > 0))
-      throw ModelError(info_.dir + ": model produced a non-finite prediction");
+    if (!(std::isfinite(p.hi_ns) && p.lo_ns > 0)) fail_out_of_range(f, base);
     return p;
   }
 
@@ -190,6 +203,23 @@ class OpModel {
       }
     }
     return 1.0;
+  }
+
+  // An answer (or its interval) that is not a finite positive number comes from a query far outside
+  // what the model was trained on: the message names the feature that lies farthest out.
+  [[noreturn]] void fail_out_of_range(const FeatureVector& f, double log_base) const {
+    std::size_t worst = 0;
+    double worst_distance = -1;
+    for (std::size_t i = 0; i < kNumFeatures; ++i) {
+      const double width = std::max(domain_hi_[i] - domain_lo_[i], 1.0);
+      const double distance = std::max(domain_lo_[i] - f[i], f[i] - domain_hi_[i]) / width;
+      if (distance > worst_distance) worst_distance = distance, worst = i;
+    }
+    std::string why = "the " + info_.op + " model's answer to this query is not a finite positive number";
+    if (!std::isfinite(log_base)) why += " (its roofline base is " + json(std::exp(log_base)).dump() + " ns)";
+    throw QueryError("", why + ": the query lies far outside what the model was trained on (" + feature_names()[worst] +
+                             " = " + json(f[worst]).dump() + ", trained on " + json(domain_lo_[worst]).dump() + " to " +
+                             json(domain_hi_[worst]).dump() + ")");
   }
 
   const Calibration& calibration_for(const FeatureVector& f) const {
@@ -226,28 +256,51 @@ class OpModel {
   std::map<FeatureKey::Key, Calibration> classes_;
 };
 
+// manifest.json holds what no other file's checksum can cover (the target, the roofline
+// coefficients, the interval scales, the domain bounds, the other files' checksums), so its own
+// checksum stands beside it in manifest.sha256, in sha256sum's format: a single edit of either file
+// cannot keep the two consistent.
+std::string read_checked_manifest(const fs::path& dir) {
+  const fs::path manifest = dir / kManifestFile, checksum = dir / kManifestChecksumFile;
+  if (!fs::exists(manifest))
+    throw ModelError(dir.string() + ": no " + std::string(kManifestFile) +
+                     "; every subfolder of a models folder must be a model folder written by opcast train");
+  const std::string text = read_file(manifest);
+  if (!fs::exists(checksum))
+    throw ModelError(checksum.string() + ": missing; the manifest's checksum is needed to trust it (retrain the "
+                     "model with this opcast)");
+  const std::string line = read_file(checksum);
+  const std::string expected = sha256_hex(text) + "  " + kManifestFile + "\n";
+  if (line != expected)
+    throw ModelError(manifest.string() + ": checksum mismatch with " + std::string(kManifestChecksumFile) +
+                     " (manifest edited, corrupt or replaced); expected the line \"" +
+                     expected.substr(0, expected.size() - 1) + "\"");
+  return text;
+}
+
 Predictor::Predictor(const std::string& models_dir, const WormholeSpec& spec) : spec_(spec) {
   const fs::path root(models_dir);
   if (!fs::is_directory(root)) throw ModelError(models_dir + ": not a directory of opcast models");
   std::vector<fs::path> dirs;
   for (const auto& entry : fs::directory_iterator(root))
-    if (entry.is_directory() && fs::exists(entry.path() / "manifest.json")) dirs.push_back(entry.path());
+    if (entry.is_directory()) dirs.push_back(entry.path());
   std::sort(dirs.begin(), dirs.end());
   for (const auto& dir : dirs) {
+    const std::string where = (dir / kManifestFile).string();
     json manifest;
     try {
-      manifest = json::parse(read_file(dir / "manifest.json"));
+      manifest = json::parse(read_checked_manifest(dir));
     } catch (const json::exception& e) {
-      throw ModelError((dir / "manifest.json").string() + ": malformed JSON: " + e.what());
+      throw ModelError(where + ": malformed JSON: " + e.what());
     }
     try {
       auto model = std::make_unique<OpModel>(dir, manifest);
       const std::string op = model->info().op;
-      if (!find_op(op)) throw ModelError((dir / "manifest.json").string() + ": op \"" + op + "\" is not in the catalogue");
+      if (!find_op(op)) throw ModelError(where + ": op \"" + op + "\" is not in the catalogue");
       if (models_.count(op)) throw ModelError(models_dir + ": two model folders for " + op);
       models_.emplace(op, std::move(model));
     } catch (const json::exception& e) {
-      throw ModelError((dir / "manifest.json").string() + ": " + e.what());
+      throw ModelError(where + ": " + e.what());
     }
   }
   if (models_.empty()) throw ModelError(models_dir + ": no model folders (subfolders with manifest.json)");
@@ -277,11 +330,24 @@ Prediction Predictor::predict(const Query& q) const {
   return m.answer(f, r, m.ensemble().predict(f.data()));
 }
 
-std::vector<Prediction> Predictor::predict_batch(const std::vector<Query>& queries) const {
+std::vector<Prediction> Predictor::predict_batch(const std::vector<Query>& queries,
+                                                 std::vector<std::string>* errors) const {
   std::vector<Prediction> out(queries.size());
+  if (errors) errors->assign(queries.size(), std::string());
+  // A row's own error: collected when asked for, else raised as the first one met.
+  auto row_failed = [&](std::size_t row, const std::exception& e) {
+    if (!errors) throw;
+    (*errors)[row] = e.what();
+  };
   // Group by op so each ensemble runs once over its rows as a matrix.
   std::map<const OpModel*, std::vector<std::size_t>> by_model;
-  for (std::size_t i = 0; i < queries.size(); ++i) by_model[&model_for(queries[i])].push_back(i);
+  for (std::size_t i = 0; i < queries.size(); ++i) {
+    try {
+      by_model[&model_for(queries[i])].push_back(i);
+    } catch (const ModelError& e) {
+      row_failed(i, e);
+    }
+  }
   std::vector<double> feats;
   std::vector<Roofline> roofs;
   std::vector<std::size_t> pending;  // rows the memo does not answer: the ensemble runs on these only
@@ -306,7 +372,11 @@ std::vector<Prediction> Predictor::predict_batch(const std::vector<Query>& queri
     for (std::size_t k = 0; k < pending.size(); ++k) {
       FeatureVector f;
       std::copy_n(feats.begin() + static_cast<std::ptrdiff_t>(k * kNumFeatures), kNumFeatures, f.begin());
-      out[pending[k]] = model->answer(f, roofs[k], results[k]);
+      try {
+        out[pending[k]] = model->answer(f, roofs[k], results[k]);
+      } catch (const QueryError& e) {
+        row_failed(pending[k], e);
+      }
     }
   }
   return out;

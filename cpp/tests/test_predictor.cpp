@@ -10,82 +10,25 @@
 #include <sstream>
 #include <thread>
 
+#include "model_folder.hpp"
 #include "opcast/predictor.hpp"
 
 using namespace opcast;
+using namespace opcast::test_support;
 namespace fs = std::filesystem;
 
 namespace {
 
 const char* kExp = R"({"op": "ttnn.exp", "inputs": [{"shape": [1,1,256,256], "dtype": "bfloat16", "layout": "TILE", "memory": "DRAM_INTERLEAVED"}]})";
 
-template <typename T>
-void put(std::string& s, T v) {
-  s.append(reinterpret_cast<const char*>(&v), sizeof(T));
+void expect_refused_naming(const ModelDir& d, const std::string& reason) {
+  try {
+    Predictor p(d.root.string());
+    FAIL() << "expected ModelError naming " << reason;
+  } catch (const ModelError& e) {
+    EXPECT_NE(std::string(e.what()).find(reason), std::string::npos) << e.what();
+  }
 }
-
-// Two members, each a single linear layer reading only feature 0 (log2 roofline):
-// y_k = slope * f0 + intercept_k, so the ensemble mean and spread are known in closed form.
-std::string linear_weights(double slope, const std::vector<double>& intercepts) {
-  std::string s = "OPCASTW1";
-  put<std::uint32_t>(s, 1);
-  put<std::uint32_t>(s, kNumFeatures);
-  put<std::uint32_t>(s, static_cast<std::uint32_t>(intercepts.size()));
-  for (std::size_t i = 0; i < kNumFeatures; ++i) put<double>(s, 0.0);  // feature means
-  for (std::size_t i = 0; i < kNumFeatures; ++i) put<double>(s, 1.0);  // feature stds
-  put<double>(s, 0.0);                                                  // y mean
-  put<double>(s, 1.0);                                                  // y std
-  for (double c : intercepts) {
-    put<std::uint32_t>(s, 1);             // layers
-    put<std::uint32_t>(s, 1);             // rows (out)
-    put<std::uint32_t>(s, kNumFeatures);  // cols (in)
-    put<std::uint32_t>(s, 0);             // identity
-    for (std::size_t i = 0; i < kNumFeatures; ++i) put<double>(s, i == 0 ? slope : 0.0);
-    put<double>(s, c);
-  }
-  return s;
-}
-
-std::string sha256(const std::string& data) {
-  unsigned char d[EVP_MAX_MD_SIZE];
-  unsigned int n = 0;
-  EVP_Digest(data.data(), data.size(), d, &n, EVP_sha256(), nullptr);
-  std::ostringstream hex;
-  for (unsigned i = 0; i < n; ++i) hex << std::hex << std::setw(2) << std::setfill('0') << int(d[i]);
-  return hex.str();
-}
-
-struct ModelDir {
-  fs::path root;
-  explicit ModelDir(const std::string& name) : root(fs::temp_directory_path() / ("opcast_test_" + name)) {
-    fs::remove_all(root);
-    fs::create_directories(root);
-  }
-  ~ModelDir() { fs::remove_all(root); }
-
-  nlohmann::json write(const std::string& op, const std::string& weights, const std::string& target = "ln_ns") {
-    const fs::path dir = root / op.substr(5);
-    fs::create_directories(dir);
-    std::ofstream(dir / "weights.bin", std::ios::binary) << weights;
-    nlohmann::json m;
-    m["format"] = "opcast-model";
-    m["format_version"] = 1;
-    m["op"] = op;
-    m["feature_schema_version"] = kFeatureSchemaVersion;
-    m["feature_names"] = std::vector<std::string>(feature_names().begin(), feature_names().end());
-    m["catalogue_sha256"] = sha256(std::string(catalogue_json()));
-    m["target"] = target;
-    m["domain"] = {{"min", std::vector<double>(kNumFeatures, -1e9)}, {"max", std::vector<double>(kNumFeatures, 1e9)}};
-    m["interval"] = {{"k", 2.0}, {"sigma0", 0.0}};
-    m["dataset"] = {{"hash", "0123456789abcdef0123"}};
-    m["files"] = {{"weights.bin", sha256(weights)}};
-    write_manifest(op, m);
-    return m;
-  }
-  void write_manifest(const std::string& op, const nlohmann::json& m) {
-    std::ofstream(root / op.substr(5) / "manifest.json") << m.dump(2);
-  }
-};
 
 }  // namespace
 
@@ -188,23 +131,15 @@ TEST(Predictor, RefusesCorruptOrMismatchedModels) {
   std::ofstream(d.root / "exp" / "weights.bin", std::ios::binary | std::ios::app) << "x";
   EXPECT_THROW(Predictor(d.root.string()), ModelError);  // checksum
 
-  auto expect_refused_naming = [&](const std::string& reason) {
-    try {
-      Predictor p(d.root.string());
-      FAIL() << "expected ModelError naming " << reason;
-    } catch (const ModelError& e) {
-      EXPECT_NE(std::string(e.what()).find(reason), std::string::npos) << e.what();
-    }
-  };
   m = d.write("ttnn.exp", linear_weights(0.0, {8.0}));
   m["feature_schema_version"] = kFeatureSchemaVersion + 1;
   d.write_manifest("ttnn.exp", m);
-  expect_refused_naming("feature schema version");
+  expect_refused_naming(d, "feature schema version");
 
   m = d.write("ttnn.exp", linear_weights(0.0, {8.0}));
   m["catalogue_sha256"] = std::string(64, '0');
   d.write_manifest("ttnn.exp", m);
-  expect_refused_naming("another op catalogue");
+  expect_refused_naming(d, "another op catalogue");
 
   std::string truncated = linear_weights(0.0, {8.0});
   truncated.resize(truncated.size() - 4);
@@ -212,6 +147,64 @@ TEST(Predictor, RefusesCorruptOrMismatchedModels) {
   EXPECT_THROW(Predictor(d.root.string()), ModelError);
 
   EXPECT_THROW(Predictor((d.root / "nope").string()), ModelError);
+}
+
+// manifest.json is covered by manifest.sha256: an edit that is not written by opcast is refused,
+// as are a missing checksum, a subfolder without a manifest, and fields out of their range.
+TEST(Predictor, ManifestIsCheckedBeforeItIsTrusted) {
+  ModelDir d("manifest");
+  auto m = d.write("ttnn.exp", linear_weights(0.0, {8.0}));
+  EXPECT_NO_THROW(Predictor(d.root.string()));
+  m["interval"]["k"] = 1.0;  // a plausible edit, left without its checksum
+  std::ofstream(d.root / "exp" / kManifestFile) << m.dump(2);
+  expect_refused_naming(d, "checksum mismatch");
+
+  d.write_manifest("ttnn.exp", m);
+  fs::remove(d.root / "exp" / kManifestChecksumFile);
+  expect_refused_naming(d, "manifest.sha256: missing");
+
+  d.write_manifest("ttnn.exp", m);
+  m["feature_schema_version"] = kFeatureSchemaVersion + 0.5;
+  d.write_manifest("ttnn.exp", m);
+  expect_refused_naming(d, "must be an integer");
+
+  m["feature_schema_version"] = kFeatureSchemaVersion;
+  m["domain"]["min"][3] = 2.0;
+  m["domain"]["max"][3] = 1.0;
+  d.write_manifest("ttnn.exp", m);
+  expect_refused_naming(d, "min <= max");
+
+  m["domain"]["min"][3] = -1e9;
+  d.write_manifest("ttnn.exp", m);
+  EXPECT_NO_THROW(Predictor(d.root.string()));
+  fs::create_directories(d.root / "relu");
+  expect_refused_naming(d, "no manifest.json");
+}
+
+// A query that drives the model out of range gets a QueryError saying why; in a batch it is that
+// row's error and every other row is answered.
+TEST(Predictor, NonFiniteAnswersAreTheQuerysErrorAndStayInTheirRow) {
+  ModelDir d("nonfinite");
+  d.write("ttnn.exp", linear_weights(40.0, {0.0}));  // ns = exp(40 * log2 roofline): finite only for small ops
+  const Predictor p(d.root.string());
+  const std::string huge = R"({"op": "ttnn.exp", "inputs": [{"shape": [1,1,65536,65536], "dtype": "float32", "layout": "TILE", "memory": "DRAM_INTERLEAVED"}]})";
+  const std::string small = R"({"op": "ttnn.exp", "inputs": [{"shape": [32,32], "dtype": "bfloat16", "layout": "TILE", "memory": "L1_INTERLEAVED"}]})";
+  try {
+    p.predict(huge);
+    FAIL() << "expected a QueryError";
+  } catch (const QueryError& e) {
+    EXPECT_NE(std::string(e.what()).find("not a finite positive number"), std::string::npos) << e.what();
+    EXPECT_NE(std::string(e.what()).find("log2_"), std::string::npos) << e.what();  // names a feature
+  }
+  const std::vector<Query> qs = {parse_query(small), parse_query(huge), parse_query(small)};
+  EXPECT_THROW(p.predict_batch(qs), QueryError);
+  std::vector<std::string> errors;
+  const auto batch = p.predict_batch(qs, &errors);
+  ASSERT_EQ(errors.size(), 3u);
+  EXPECT_TRUE(errors[0].empty() && errors[2].empty());
+  EXPECT_NE(errors[1].find("not a finite positive number"), std::string::npos);
+  EXPECT_DOUBLE_EQ(batch[0].ns, p.predict(small).ns);
+  EXPECT_DOUBLE_EQ(batch[2].ns, batch[0].ns);
 }
 
 TEST(Predictor, UnknownModelAndBadQueries) {

@@ -24,6 +24,10 @@ struct Prediction {
   std::string source;
 };
 
+// A model folder's manifest and, beside it, the manifest's own checksum (sha256sum's format).
+inline constexpr const char* kManifestFile = "manifest.json";
+inline constexpr const char* kManifestChecksumFile = "manifest.sha256";
+
 struct ModelInfo {
   std::string op;
   std::string dir;
@@ -49,8 +53,11 @@ class Predictor {
   // when no model covers the op.
   Prediction predict(std::string_view query_json) const;
   Prediction predict(const Query& query) const;
-  // Vectorised over the batch; same errors as predict, for the first bad query.
-  std::vector<Prediction> predict_batch(const std::vector<Query>& queries) const;
+  // Vectorised over the batch. Without `errors`, the first row that cannot be answered raises as
+  // predict would; with it, that row's message goes to (*errors)[row] (empty for answered rows), its
+  // Prediction stays default, and every other row is answered.
+  std::vector<Prediction> predict_batch(const std::vector<Query>& queries,
+                                        std::vector<std::string>* errors = nullptr) const;
 
   std::vector<ModelInfo> models() const;
   bool has_model(std::string_view op) const;
