@@ -82,6 +82,7 @@ found in a folder whose columns match no format.
 
 from __future__ import annotations
 
+import io
 import json
 import logging
 import math
@@ -374,7 +375,7 @@ def _to_float(v: Any) -> float | None:
 # ----------------------------------------------------------------------------------------------
 # Format detection
 # ----------------------------------------------------------------------------------------------
-def _columns_of(path: str | os.PathLike[str]) -> list[str]:
+def _columns_of(path: str | os.PathLike[str] | io.StringIO) -> list[str]:
     try:
         cols = pd.read_csv(path, nrows=0).columns
     except pd.errors.EmptyDataError:
@@ -397,9 +398,10 @@ def _format_of_columns(cols: Sequence[str]) -> str | None:
     return None
 
 
-def detect_format(path: str | os.PathLike[str]) -> str:
-    """``torp_exp``, ``torp_matmul``, ``profiler`` or ``sweep_table``, from the file's columns."""
-    cols = _columns_of(path)
+def detect_format(path: str | os.PathLike[str], text: str | None = None) -> str:
+    """``torp_exp``, ``torp_matmul``, ``profiler`` or ``sweep_table``, from the file's columns (read
+    from ``text`` where given)."""
+    cols = _columns_of(path if text is None else io.StringIO(text))
     fmt = _format_of_columns(cols)
     if fmt is None:
         shown = ", ".join(cols[:20]) + (f", ... ({len(cols)} columns)" if len(cols) > 20 else "")
@@ -966,14 +968,18 @@ def _empty_records() -> pd.DataFrame:
     return pd.DataFrame({c: pd.Series(dtype="float64" if c == "kernel_ns" else "object") for c in RECORD_COLUMNS})
 
 
-def _load_file(path: Path, fmt: str | None, cat: dict[str, Any]) -> tuple[pd.DataFrame, FileStats]:
-    fmt = fmt or detect_format(path)
+def _load_file(path: Path, fmt: str | None, cat: dict[str, Any], text: str | None = None
+               ) -> tuple[pd.DataFrame, FileStats]:
+    def source() -> Path | io.StringIO:  # the file, or its text where the caller read it already
+        return path if text is None else io.StringIO(text)
+
+    fmt = fmt or detect_format(path, text)
     if fmt not in _IMPORTERS:
         raise ValueError(f"{path}: unknown format {fmt!r}; known: {FORMATS}")
     if fmt == "profiler":
-        df = pd.read_csv(path, dtype=str, keep_default_na=False, na_values=[])
+        df = pd.read_csv(source(), dtype=str, keep_default_na=False, na_values=[])
     else:
-        df = pd.read_csv(path)
+        df = pd.read_csv(source())
     df.columns = [str(c).strip() for c in df.columns]
     stats = FileStats(file=str(path), format=fmt, rows_read=len(df))
     records = _IMPORTERS[fmt](df, stats, path.stem, str(path), cat)
@@ -989,12 +995,14 @@ def _load_file(path: Path, fmt: str | None, cat: dict[str, Any]) -> tuple[pd.Dat
 
 
 def load_file(path: str | os.PathLike[str], fmt: str | None = None, *, report: bool = False,
-              catalogue: dict[str, Any] | None = None) -> pd.DataFrame | tuple[pd.DataFrame, pd.DataFrame]:
+              catalogue: dict[str, Any] | None = None, text: str | None = None
+              ) -> pd.DataFrame | tuple[pd.DataFrame, pd.DataFrame]:
     """Import one file. ``fmt`` overrides detection; ``catalogue`` overrides the installed/source
-    catalogue (a parsed ops.json dict). The records' ``row`` is the 0-based data row of the file.
+    catalogue (a parsed ops.json dict); ``text``, where given, is the file's CSV text as the caller
+    read it (``path`` then only names it). The records' ``row`` is the 0-based data row of the file.
     The one-row summary is ``records.attrs["import_report"]``, also returned with ``report=True``."""
     cat = catalogue if catalogue is not None else _catalogue.load_catalogue()
-    frame, stats = _load_file(Path(path), fmt, cat)
+    frame, stats = _load_file(Path(path), fmt, cat, text)
     rep = _report_frame([stats])
     frame.attrs["import_report"] = rep
     return (frame, rep) if report else frame

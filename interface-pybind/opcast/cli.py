@@ -117,7 +117,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     try:
         return int(args.func(args) or 0)
-    except (QueryError, ModelError, ValueError, FileNotFoundError) as e:
+    except (QueryError, ModelError, ValueError, OSError) as e:  # OSError: a path that cannot be read or written
         print(f"opcast {args.command}: error: {e}", file=sys.stderr)
         return EXIT_BAD_INPUT
 
