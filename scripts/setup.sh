@@ -10,19 +10,9 @@ cd "$root"
 deps="$root/.deps"
 mkdir -p "$deps"
 
-sudo_if_needed() { if [ "$(id -u)" -eq 0 ]; then "$@"; else sudo "$@"; fi; }
-
-system_packages=(build-essential cmake ninja-build pkg-config libarmadillo-dev libopenblas-dev
-  libcereal-dev rapidjson-dev nlohmann-json3-dev libgtest-dev libssl-dev)
-missing=()
-for p in "${system_packages[@]}"; do
-  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
-done
-if [ ${#missing[@]} -gt 0 ]; then
-  echo "[setup] installing system packages: ${missing[*]}"
-  sudo_if_needed apt-get update -qq
-  sudo_if_needed env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}"
-fi
+source "$root/scripts/debian_packages.sh"
+install_debian_packages setup build-essential cmake ninja-build pkg-config libarmadillo-dev libopenblas-dev \
+  libcereal-dev rapidjson-dev nlohmann-json3-dev libgtest-dev libssl-dev
 
 # ensmallen: header-only; Debian 12 lacks it, trixie ships 2.22.1 (same mirror, another suite).
 if [ ! -f "$deps/ensmallen/usr/include/ensmallen.hpp" ]; then

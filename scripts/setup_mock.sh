@@ -30,14 +30,9 @@ cd "$root"
 ttnn_version=0.81.1
 venv="$root/.venv-mock"
 
-sudo_if_needed() { if [ "$(id -u)" -eq 0 ]; then "$@"; else sudo "$@"; fi; }
-
 # 1. RISC-V binutils (the linker behind the stand-in).
-if ! command -v riscv64-unknown-elf-ld >/dev/null 2>&1 || ! command -v riscv64-unknown-elf-as >/dev/null 2>&1; then
-  echo "[setup_mock] installing binutils-riscv64-unknown-elf"
-  sudo_if_needed apt-get update -qq
-  sudo_if_needed env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq binutils-riscv64-unknown-elf
-fi
+source "$root/scripts/debian_packages.sh"
+install_debian_packages setup_mock binutils-riscv64-unknown-elf
 
 # 2. Python 3.12 virtual environment (ttnn ships wheels for CPython 3.10 and 3.12 only).
 find_python312() {

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# Sets everything up (idempotent) and runs every test: C++ (ctest), Python (pytest, Python 3.11),
-# and the ttnn mock-device tests (Python 3.12 environment .venv-mock).
+# Sets everything up (idempotent) and runs every test: C++ (ctest), the C++ library again under
+# ASAN + UBSAN with a bounded libFuzzer run (scripts/sanitize.sh), Python (pytest, Python 3.11), and
+# the ttnn mock-device tests (Python 3.12 environment .venv-mock).
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root"
@@ -11,9 +12,12 @@ export OPENBLAS_NUM_THREADS=1
 echo "[test] C++ tests (ctest)"
 ctest --test-dir build/py311 --output-on-failure -j2
 
+status=0
+echo "[test] C++ library under AddressSanitizer + UndefinedBehaviorSanitizer, and its fuzzer"
+OPCAST_FUZZ_RUNS=${OPCAST_FUZZ_RUNS:-1000000} scripts/sanitize.sh || status=$?
+
 echo "[test] Python tests"
 # Run from tests/ so that `import opcast` is the installed package, not the source folders.
-status=0
 (cd tests && ../.venv/bin/python -m pytest -q -m "not mock" -p no:cacheprovider) || status=$?
 if [ -x .venv-mock/bin/python ]; then
   echo "[test] ttnn mock-device tests (Python 3.12)"
