@@ -6,6 +6,8 @@
 
 #include <rapidjson/document.h>
 
+#include <nlohmann/json.hpp>
+
 #include <cmath>
 #include <cstring>
 #include <vector>
@@ -33,6 +35,8 @@ rapidjson::SizeType json_size(std::size_t n) {
 // The UTF-8 text of a Python str; a str that has none (lone surrogates, as argv and file names decode
 // undecodable bytes) is the query's fault, with its own message.
 std::string_view utf8_of(py::handle h) {
+  if (!PyUnicode_Check(h.ptr()))
+    throw opcast::QueryError("", "expected a string, got " + py::type::of(h).attr("__name__").cast<std::string>());
   Py_ssize_t n = 0;
   const char* utf8 = PyUnicode_AsUTF8AndSize(h.ptr(), &n);
   if (!utf8) {
@@ -263,12 +267,35 @@ PYBIND11_MODULE(_core, m) {
   });
 
   m.attr("FEATURE_SCHEMA_VERSION") = opcast::kFeatureSchemaVersion;
+  // The words of a query, as the parser knows them (opcast.vocabulary reads these).
+  auto names = [](const auto& list) { return py::tuple(py::cast(std::vector<std::string>(list.begin(), list.end()))); };
+  m.attr("DTYPES") = names(opcast::kDTypeNames);
+  m.attr("LAYOUTS") = names(opcast::kLayoutNames);
+  m.attr("MEMORIES") = names(opcast::kMemoryNames);
+  m.attr("MATH_FIDELITIES") = names(opcast::kMathFidelityNames);
+  m.def("canonical_dtype", [](py::handle s) { return std::string(opcast::to_string(opcast::parse_dtype(utf8_of(s), "dtype"))); },
+        "The short form's name of a dtype written any way the parser reads (QueryError otherwise).");
+  m.def("canonical_layout", [](py::handle s) { return std::string(opcast::to_string(opcast::parse_layout(utf8_of(s), "layout"))); },
+        "The short form's name of a layout written any way the parser reads (QueryError otherwise).");
+  m.def("canonical_memory", [](py::handle s) { return opcast::memory_name(opcast::parse_memory(utf8_of(s), "memory")); },
+        "The short form's name of a memory config written any way the parser reads (QueryError otherwise).");
+  m.def("canonical_math_fidelity",
+        [](py::handle s) { return std::string(opcast::to_string(opcast::parse_math_fidelity(utf8_of(s), "math_fidelity"))); },
+        "The short form's name of a math fidelity written any way the parser reads (QueryError otherwise).");
   m.def("feature_names", [] {
     const auto& names = opcast::feature_names();
     return std::vector<std::string>(names.begin(), names.end());
   });
   m.def("catalogue_json", [] { return std::string(opcast::catalogue_json()); },
-        "The op catalogue (cpp/catalogue/ops.json) as embedded in the library.");
+        "The op catalogue the library reads (catalogue/ops.json as embedded, or $OPCAST_CATALOGUE).");
+  m.def(
+      "catalogue_entry",
+      [](py::handle op) {
+        const opcast::OpInfo* info = opcast::find_op(utf8_of(op));
+        if (!info) throw opcast::QueryError("op", "unknown op \"" + std::string(utf8_of(op)) + "\"");
+        return opcast::served_entry(*info).dump();
+      },
+      "JSON of the fields of an op's catalogue entry its model depends on (a model folder records them).");
   m.def("normalize_query", [](py::handle q) { return opcast::to_short_json(to_query(q)); },
         "The query in canonical short form (JSON string), as the library understood it.");
 

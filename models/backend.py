@@ -2,7 +2,7 @@
 
 A model definition (``patchtsmixer.py``, ``ttm.py``) never touches torch, numpy or ttnn directly: it issues
 every computation as a call on a *backend* object whose methods are named after, and shaped like, the TTNN
-ops of the project's op catalogue (``cpp/catalogue/ops.json``).  Three backends execute the same definition:
+ops of the project's op catalogue (``catalogue/ops.json``).  Three backends execute the same definition:
 
 * :class:`TorchBackend` (here): host numerics in float32; memory configs, dtypes and program configs are ignored.
 * :class:`opcast.models.trace.TraceBackend`: computes nothing, records every op (name, TTNN op, input/output

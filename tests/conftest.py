@@ -57,7 +57,7 @@ def write_model(root: Path, op: str, members, *, target: str = "ln_ns", domain=N
     manifest = {
         "format": "opcast-model", "format_version": 1, "op": op,
         "feature_schema_version": opcast.FEATURE_SCHEMA_VERSION, "feature_names": names, "target": target,
-        "catalogue_sha256": hashlib.sha256(opcast._core.catalogue_json().encode()).hexdigest(),
+        "catalogue_entry": json.loads(opcast._core.catalogue_entry(op)),
         "domain": {"min": list(lo), "max": list(hi)}, "interval": {"k": interval[0], "sigma0": interval[1]},
         "dataset": {"hash": "feedfacecafebeef00"},
         "files": {"weights.bin": hashlib.sha256((folder / "weights.bin").read_bytes()).hexdigest()},

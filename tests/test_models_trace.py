@@ -13,7 +13,7 @@ from opcast.models import ttm as ttm_mod
 from opcast.models import validate as V
 from opcast.models.trace import Plan, TraceBackend, default_plan
 
-# Ops the definitions issue that the catalogue (cpp/catalogue/ops.json) does not list yet.
+# Ops the definitions issue that the catalogue (catalogue/ops.json) does not list yet.
 NOT_IN_CATALOGUE: set[str] = set()
 
 

@@ -409,7 +409,9 @@ def _train_target(d: _OpData, train: np.ndarray, cfg: TrainConfig, model_dir: Pa
         "op": op,
         "device": "wormhole_b0",
         "feature_schema_version": _core.FEATURE_SCHEMA_VERSION,
-        "catalogue_sha256": hashlib.sha256(_core.catalogue_json().encode()).hexdigest(),
+        # The fields of the op's catalogue entry the features read: the predictor refuses the folder
+        # when they change, and only then (other ops, aliases and op codes may come and go).
+        "catalogue_entry": json.loads(_core.catalogue_entry(op)),
         "feature_names": names,
         "target": cfg.target,
         "dataset": {

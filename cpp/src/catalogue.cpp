@@ -1,50 +1,83 @@
 #include "opcast/catalogue.hpp"
 
+#include <cstdlib>
+#include <fstream>
 #include <nlohmann/json.hpp>
-#include <stdexcept>
+#include <sstream>
+
+#include "opcast/errors.hpp"
 
 namespace opcast {
 
-// Defined in the generated catalogue_data.cpp (CMake embeds cpp/catalogue/ops.json).
+// Defined in the generated catalogue_data.cpp (CMake embeds catalogue/ops.json).
 extern const char* const kCatalogueJson;
 
 namespace {
 
-OpKind parse_kind(const std::string& s) {
+constexpr const char* kOverride = "OPCAST_CATALOGUE";
+
+OpKind parse_kind(const std::string& s, const std::string& where) {
   if (s == "eltwise_unary") return OpKind::eltwise_unary;
   if (s == "eltwise_binary") return OpKind::eltwise_binary;
   if (s == "matmul") return OpKind::matmul;
   if (s == "normalization") return OpKind::normalization;
   if (s == "reduction") return OpKind::reduction;
   if (s == "data_movement") return OpKind::data_movement;
-  throw std::logic_error("catalogue: unknown op kind \"" + s + "\"");
+  throw ModelError(where + ": unknown op kind \"" + s + "\"");
 }
 
-std::vector<OpInfo> load() {
-  const auto root = nlohmann::json::parse(kCatalogueJson);
+struct Catalogue {
+  std::string text;
+  std::string where;
+  nlohmann::json root;
   std::vector<OpInfo> ops;
-  for (const auto& e : root.at("ops")) {
-    OpInfo info;
-    info.name = e.at("name").get<std::string>();
-    info.kind = parse_kind(e.at("kind").get<std::string>());
-    info.max_inputs = e.at("inputs").get<int>();
-    info.min_inputs = info.max_inputs - e.value("optional_inputs", 0);
-    info.cycles_per_tile = e.value("cycles_per_tile", 0.0);
-    if (e.contains("attributes")) info.default_math_fidelity = e["attributes"].value("math_fidelity", "");
-    ops.push_back(std::move(info));
+};
+
+// The embedded catalogue, or the file $OPCAST_CATALOGUE names (experiments, and tests that add an
+// op to a copy): Python's opcast.catalogue reads the same variable, so both sides see one file.
+Catalogue load() {
+  Catalogue c;
+  if (const char* path = std::getenv(kOverride); path && *path) {
+    c.where = std::string(kOverride) + "=" + path;
+    std::ifstream in(path, std::ios::binary);
+    if (!in) throw ModelError(c.where + ": cannot read the file");
+    std::ostringstream ss;
+    ss << in.rdbuf();
+    c.text = ss.str();
+  } else {
+    c.where = "the embedded catalogue";
+    c.text = kCatalogueJson;
   }
-  return ops;
+  try {
+    c.root = nlohmann::json::parse(c.text);
+    for (const auto& e : c.root.at("ops")) {
+      OpInfo info;
+      info.name = e.at("name").get<std::string>();
+      info.kind = parse_kind(e.at("kind").get<std::string>(), c.where);
+      info.max_inputs = e.at("inputs").get<int>();
+      info.min_inputs = info.max_inputs - e.value("optional_inputs", 0);
+      info.cycles_per_tile = e.value("cycles_per_tile", 0.0);
+      if (e.contains("attributes")) info.default_math_fidelity = e["attributes"].value("math_fidelity", "");
+      c.ops.push_back(std::move(info));
+    }
+  } catch (const nlohmann::json::exception& e) {
+    throw ModelError(c.where + ": not an op catalogue: " + e.what());
+  }
+  return c;
+}
+
+const Catalogue& the_catalogue() {
+  static const Catalogue c = load();
+  return c;
 }
 
 }  // namespace
 
-const std::vector<OpInfo>& catalogue() {
-  static const std::vector<OpInfo> ops = load();
-  return ops;
-}
+const std::vector<OpInfo>& catalogue() { return the_catalogue().ops; }
 
 const OpInfo* find_op(std::string_view name) {
-  constexpr std::string_view prefix = "ttnn.";
+  constexpr std::string_view prefix = "ttnn.", scoped = "ttnn::";
+  if (name.substr(0, scoped.size()) == scoped) name.remove_prefix(scoped.size());
   const bool bare = name.substr(0, prefix.size()) != prefix;
   for (const auto& op : catalogue()) {
     std::string_view n = op.name;
@@ -54,7 +87,18 @@ const OpInfo* find_op(std::string_view name) {
   return nullptr;
 }
 
-std::string_view catalogue_json() { return kCatalogueJson; }
+std::string_view catalogue_json() { return the_catalogue().text; }
+
+nlohmann::json served_entry(const OpInfo& op) {
+  for (const auto& e : the_catalogue().root.at("ops")) {
+    if (e.at("name") != op.name) continue;
+    nlohmann::json out = nlohmann::json::object();
+    for (const char* key : {"name", "kind", "inputs", "optional_inputs", "cycles_per_tile", "attributes"})
+      if (e.contains(key)) out[key] = e[key];
+    return out;
+  }
+  throw ModelError("op " + op.name + " is not in " + the_catalogue().where);
+}
 
 const char* to_string(OpKind kind) {
   switch (kind) {

@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdint>
+#include <iterator>
 
 namespace opcast {
 namespace {
@@ -164,22 +165,6 @@ double l1_bank_conflict(const Query& q, const Work& w, const WormholeSpec& spec)
 
 }  // namespace
 
-const std::array<const char*, kNumFeatures>& feature_names() {
-  static const std::array<const char*, kNumFeatures> names = {
-      "log2_roofline_ns", "log2_compute_ns", "log2_dram_ns", "log2_noc_ns", "log2_local_ns",
-      "log2_tiles_in0", "log2_tiles_in1", "log2_tiles_out", "log2_bytes_in", "log2_bytes_out",
-      "log2_flops", "log2_cores", "log2_tiles_per_core", "log2_height_tiles_in0", "log2_width_tiles_in0",
-      "log2_k_tiles", "log2_n_tiles", "rank_in0", "pad_efficiency_in0",
-      "in0_bfloat16", "in0_bfloat8_b", "in0_bfloat4_b", "in0_float32", "in0_uint16", "in0_uint32", "in0_int32",
-      "log2_out_tile_bytes", "in0_l1", "in1_l1", "out_l1",
-      "in0_interleaved", "in0_height_sharded", "in0_width_sharded", "in0_block_sharded",
-      "out_interleaved", "out_height_sharded", "out_width_sharded", "out_block_sharded",
-      "in1_sharded", "shard_grid_x", "shard_grid_y", "in0_row_major", "math_fidelity", "broadcast", "n_inputs",
-      "log2_shard_height_tiles", "log2_shard_width_tiles", "shard_misaligned", "matmul_subblock_area",
-      "log2_matmul_tiles_per_core", "log2_reader_ns", "log2_l1_bank_conflict"};
-  return names;
-}
-
 Work work(const Query& q, const WormholeSpec& spec) {
   Work w;
   for (std::size_t i = 0; i < q.inputs.size() && i < 3; ++i) w.tiles_in[i] = tiles(q.inputs[i]);
@@ -263,66 +248,132 @@ FeatureVector features(const Query& q, const WormholeSpec& spec) {
   return features(q, unused, spec);
 }
 
+namespace {
+
+// What every feature reads, computed once per query.
+struct FeatureInputs {
+  const Query& q;
+  const Work& w;
+  const Roofline& r;
+  const WormholeSpec& spec;
+  const TensorDesc& a;        // input 0
+  const TensorDesc* b;        // input 1, if any
+  const TensorDesc* sharded;  // the tensor whose shard spec splits the work, if any
+  Shard shard;                // its per-core shard
+  bool matmul;
+};
+
+using FeatureFn = double (*)(const FeatureInputs&);
+struct FeatureDef {
+  const char* name;
+  FeatureFn value;
+};
+
+template <DType D>
+double in0_dtype_is(const FeatureInputs& x) { return x.a.dtype == D ? 1.0 : 0.0; }
+template <MemoryLayout L>
+double in0_layout_is(const FeatureInputs& x) { return x.a.memory.layout == L ? 1.0 : 0.0; }
+template <MemoryLayout L>
+double out_layout_is(const FeatureInputs& x) { return x.q.output.memory.layout == L ? 1.0 : 0.0; }
+
+// The features, each name beside the value it names: the order is the model's input order (bump
+// kFeatureSchemaVersion when it or any meaning changes).
+constexpr FeatureDef kFeatures[] = {
+    {"log2_roofline_ns", [](const FeatureInputs& x) { return std::log2(x.r.total_ns); }},
+    {"log2_compute_ns", [](const FeatureInputs& x) { return lg(x.r.compute_ns); }},
+    {"log2_dram_ns", [](const FeatureInputs& x) { return lg(x.r.dram_ns); }},
+    {"log2_noc_ns", [](const FeatureInputs& x) { return lg(x.r.noc_ns); }},
+    {"log2_local_ns", [](const FeatureInputs& x) { return lg(x.r.local_ns); }},
+    {"log2_tiles_in0", [](const FeatureInputs& x) { return lg(x.w.tiles_in[0]); }},
+    {"log2_tiles_in1", [](const FeatureInputs& x) { return lg(x.w.tiles_in[1]); }},
+    {"log2_tiles_out", [](const FeatureInputs& x) { return lg(x.w.tiles_out); }},
+    {"log2_bytes_in", [](const FeatureInputs& x) { return lg(x.w.bytes_in); }},
+    {"log2_bytes_out", [](const FeatureInputs& x) { return lg(x.w.bytes_out); }},
+    {"log2_flops", [](const FeatureInputs& x) { return lg(x.w.flops); }},
+    {"log2_cores", [](const FeatureInputs& x) { return lg(x.w.cores); }},
+    {"log2_tiles_per_core", [](const FeatureInputs& x) { return lg(x.w.tiles_per_core); }},
+    {"log2_height_tiles_in0", [](const FeatureInputs& x) { return lg(height_tiles(x.a)); }},
+    {"log2_width_tiles_in0", [](const FeatureInputs& x) { return lg(width_tiles(x.a)); }},
+    {"log2_k_tiles", [](const FeatureInputs& x) { return x.matmul ? lg(width_tiles(x.a)) : 0.0; }},
+    {"log2_n_tiles", [](const FeatureInputs& x) { return lg(width_tiles(x.q.output)); }},
+    {"rank_in0", [](const FeatureInputs& x) { return static_cast<double>(x.a.rank); }},
+    // Share of a tile-padded tensor that is data: a 33-wide tensor computes two tiles for 1.03.
+    {"pad_efficiency_in0",
+     [](const FeatureInputs& x) {
+       return x.a.layout == Layout::tile
+                  ? static_cast<double>(x.a.volume()) / (height_tiles(x.a) * width_tiles(x.a) * 1024.0)
+                  : 1.0;
+     }},
+    {"in0_bfloat16", in0_dtype_is<DType::bfloat16>},
+    {"in0_bfloat8_b", in0_dtype_is<DType::bfloat8_b>},
+    {"in0_bfloat4_b", in0_dtype_is<DType::bfloat4_b>},
+    {"in0_float32", in0_dtype_is<DType::float32>},
+    {"in0_uint16", in0_dtype_is<DType::uint16>},
+    {"in0_uint32", in0_dtype_is<DType::uint32>},
+    {"in0_int32", in0_dtype_is<DType::int32>},
+    {"log2_out_tile_bytes", [](const FeatureInputs& x) { return std::log2(tile_bytes(x.q.output.dtype)); }},
+    {"in0_l1", [](const FeatureInputs& x) { return x.a.memory.buffer == BufferType::l1 ? 1.0 : 0.0; }},
+    {"in1_l1", [](const FeatureInputs& x) { return x.b && x.b->memory.buffer == BufferType::l1 ? 1.0 : 0.0; }},
+    {"out_l1", [](const FeatureInputs& x) { return x.q.output.memory.buffer == BufferType::l1 ? 1.0 : 0.0; }},
+    {"in0_interleaved", in0_layout_is<MemoryLayout::interleaved>},
+    {"in0_height_sharded", in0_layout_is<MemoryLayout::height_sharded>},
+    {"in0_width_sharded", in0_layout_is<MemoryLayout::width_sharded>},
+    {"in0_block_sharded", in0_layout_is<MemoryLayout::block_sharded>},
+    {"out_interleaved", out_layout_is<MemoryLayout::interleaved>},
+    {"out_height_sharded", out_layout_is<MemoryLayout::height_sharded>},
+    {"out_width_sharded", out_layout_is<MemoryLayout::width_sharded>},
+    {"out_block_sharded", out_layout_is<MemoryLayout::block_sharded>},
+    {"in1_sharded", [](const FeatureInputs& x) { return x.b && x.b->memory.sharded() ? 1.0 : 0.0; }},
+    {"shard_grid_x", [](const FeatureInputs& x) { return x.sharded ? double(x.sharded->memory.grid_x) : 0.0; }},
+    {"shard_grid_y", [](const FeatureInputs& x) { return x.sharded ? double(x.sharded->memory.grid_y) : 0.0; }},
+    {"in0_row_major", [](const FeatureInputs& x) { return x.a.layout == Layout::row_major ? 1.0 : 0.0; }},
+    {"math_fidelity", [](const FeatureInputs& x) { return x.matmul ? static_cast<double>(x.q.math_fidelity) : 0.0; }},
+    {"broadcast",
+     [](const FeatureInputs& x) {
+       if (x.q.op->kind != OpKind::eltwise_binary) return 0.0;
+       for (const auto& t : x.q.inputs)
+         if (t.volume() < x.q.output.volume()) return 1.0;
+       return 0.0;
+     }},
+    {"n_inputs", [](const FeatureInputs& x) { return static_cast<double>(x.q.inputs.size()); }},
+    // Shard geometry of the first sharded tensor: shards that are not whole tiles take slower paths.
+    {"log2_shard_height_tiles", [](const FeatureInputs& x) { return x.sharded ? lg(ceil_div(x.shard.rows, kTile)) : 0.0; }},
+    {"log2_shard_width_tiles", [](const FeatureInputs& x) { return x.sharded ? lg(ceil_div(x.shard.cols, kTile)) : 0.0; }},
+    {"shard_misaligned",
+     [](const FeatureInputs& x) {
+       return x.sharded && (std::fmod(x.shard.rows, kTile) != 0 || std::fmod(x.shard.cols, kTile) != 0) ? 1.0 : 0.0;
+     }},
+    {"matmul_subblock_area",
+     [](const FeatureInputs& x) {
+       if (!x.matmul) return 0.0;
+       const double nt = width_tiles(x.q.inputs[1]);
+       return subblock_area(std::max(1.0, x.w.tiles_per_core / nt), nt);
+     }},
+    {"log2_matmul_tiles_per_core", [](const FeatureInputs& x) { return x.matmul ? lg(x.w.tiles_per_core) : 0.0; }},
+    {"log2_reader_ns", [](const FeatureInputs& x) { return lg(x.r.reader_ns); }},
+    {"log2_l1_bank_conflict", [](const FeatureInputs& x) { return lg(l1_bank_conflict(x.q, x.w, x.spec)); }},
+};
+static_assert(std::size(kFeatures) == kNumFeatures, "kNumFeatures must count the feature table");
+
+}  // namespace
+
+const std::array<const char*, kNumFeatures>& feature_names() {
+  static const auto names = [] {
+    std::array<const char*, kNumFeatures> out{};
+    for (std::size_t i = 0; i < kNumFeatures; ++i) out[i] = kFeatures[i].name;
+    return out;
+  }();
+  return names;
+}
+
 FeatureVector features(const Query& q, Roofline& r, const WormholeSpec& spec) {
   const Work w = work(q, spec);
   r = roofline(w, spec);
-  const TensorDesc& a = q.inputs[0];
-  const TensorDesc* b = q.inputs.size() > 1 ? &q.inputs[1] : nullptr;
-  FeatureVector f{};
-  std::size_t i = 0;
-  f[i++] = std::log2(r.total_ns);
-  f[i++] = lg(r.compute_ns);
-  f[i++] = lg(r.dram_ns);
-  f[i++] = lg(r.noc_ns);
-  f[i++] = lg(r.local_ns);
-  f[i++] = lg(w.tiles_in[0]);
-  f[i++] = lg(w.tiles_in[1]);
-  f[i++] = lg(w.tiles_out);
-  f[i++] = lg(w.bytes_in);
-  f[i++] = lg(w.bytes_out);
-  f[i++] = lg(w.flops);
-  f[i++] = lg(w.cores);
-  f[i++] = lg(w.tiles_per_core);
-  f[i++] = lg(height_tiles(a));
-  f[i++] = lg(width_tiles(a));
-  f[i++] = q.op->kind == OpKind::matmul ? lg(width_tiles(a)) : 0.0;
-  f[i++] = lg(width_tiles(q.output));
-  f[i++] = a.rank;
-  const double padded = height_tiles(a) * width_tiles(a) * 1024.0;
-  f[i++] = a.layout == Layout::tile ? static_cast<double>(a.volume()) / padded : 1.0;
-  for (int d = 0; d < kNumDTypes; ++d) f[i++] = static_cast<int>(a.dtype) == d ? 1.0 : 0.0;
-  f[i++] = std::log2(tile_bytes(q.output.dtype));
-  f[i++] = a.memory.buffer == BufferType::l1 ? 1.0 : 0.0;
-  f[i++] = b && b->memory.buffer == BufferType::l1 ? 1.0 : 0.0;
-  f[i++] = q.output.memory.buffer == BufferType::l1 ? 1.0 : 0.0;
-  for (int l = 0; l < 4; ++l) f[i++] = static_cast<int>(a.memory.layout) == l ? 1.0 : 0.0;
-  for (int l = 0; l < 4; ++l) f[i++] = static_cast<int>(q.output.memory.layout) == l ? 1.0 : 0.0;
-  f[i++] = b && b->memory.sharded() ? 1.0 : 0.0;
   const TensorDesc* sharded = first_sharded(q);
-  f[i++] = sharded ? sharded->memory.grid_x : 0.0;
-  f[i++] = sharded ? sharded->memory.grid_y : 0.0;
-  f[i++] = a.layout == Layout::row_major ? 1.0 : 0.0;
-  f[i++] = q.op->kind == OpKind::matmul ? static_cast<double>(q.math_fidelity) : 0.0;
-  bool broadcast = false;
-  if (q.op->kind == OpKind::eltwise_binary)
-    for (const auto& t : q.inputs) broadcast = broadcast || t.volume() < q.output.volume();
-  f[i++] = broadcast ? 1.0 : 0.0;
-  f[i++] = static_cast<double>(q.inputs.size());
-  // Shard geometry of the first sharded tensor: shards that are not whole tiles take slower paths.
-  const Shard sh = sharded ? shard_of(*sharded) : Shard{};
-  f[i++] = sharded ? lg(ceil_div(sh.rows, kTile)) : 0.0;
-  f[i++] = sharded ? lg(ceil_div(sh.cols, kTile)) : 0.0;
-  f[i++] = sharded && (std::fmod(sh.rows, kTile) != 0 || std::fmod(sh.cols, kTile) != 0) ? 1.0 : 0.0;
-  if (q.op->kind == OpKind::matmul) {
-    const double nt = width_tiles(q.inputs[1]);
-    const double per_core_m = std::max(1.0, w.tiles_per_core / nt);
-    f[i++] = subblock_area(per_core_m, nt);
-  } else {
-    f[i++] = 0.0;
-  }
-  f[i++] = q.op->kind == OpKind::matmul ? lg(w.tiles_per_core) : 0.0;
-  f[i++] = lg(r.reader_ns);
-  f[i++] = lg(l1_bank_conflict(q, w, spec));
+  const FeatureInputs x{q,       w, r, spec, q.inputs[0], q.inputs.size() > 1 ? &q.inputs[1] : nullptr,
+                        sharded, sharded ? shard_of(*sharded) : Shard{}, q.op->kind == OpKind::matmul};
+  FeatureVector f{};
+  for (std::size_t i = 0; i < kNumFeatures; ++i) f[i] = kFeatures[i].value(x);
   return f;
 }
 

@@ -54,6 +54,23 @@ struct Calibration {
   double k = 0, sigma0 = 0;
 };
 
+// The model's record of its op's catalogue entry against the entry in use; the message names every
+// field that differs.
+void check_catalogue_entry(const json& trained, const json& now, const std::string& where) {
+  if (trained == now) return;
+  if (!trained.is_object()) throw ModelError(where + ": catalogue_entry must be an object");
+  std::string changed;
+  for (const auto& [key, value] : now.items()) {
+    const auto it = trained.find(key);
+    if (it == trained.end()) changed += (changed.empty() ? "" : "; ") + key + " added (" + value.dump() + ")";
+    else if (*it != value) changed += (changed.empty() ? "" : "; ") + key + ": " + it->dump() + " -> " + value.dump();
+  }
+  for (const auto& [key, value] : trained.items())
+    if (!now.contains(key)) changed += (changed.empty() ? "" : "; ") + key + " removed (was " + value.dump() + ")";
+  throw ModelError(where + ": the op's catalogue entry changed since training (" + changed +
+                   "); retrain the model with this catalogue");
+}
+
 Calibration read_calibration(const json& j, const std::string& where) {
   const Calibration c{j.at("k").get<double>(), j.at("sigma0").get<double>()};
   if (!(c.k > 0 && std::isfinite(c.k) && c.sigma0 >= 0 && std::isfinite(c.sigma0)))
@@ -85,12 +102,12 @@ class OpModel {
       throw ModelError(where + ": trained with feature schema version " + std::to_string(schema) +
                        ", this library computes version " + std::to_string(kFeatureSchemaVersion) +
                        "; retrain the model with this opcast");
-    // The roofline reads per-op costs from the catalogue: a model trained on another catalogue would
-    // see shifted features.
-    const std::string catalogue = field("catalogue_sha256").get<std::string>();
-    if (catalogue != sha256_hex(std::string(catalogue_json())))
-      throw ModelError(where + ": trained with another op catalogue (catalogue_sha256 " + catalogue.substr(0, 12) +
-                       "...); retrain the model with this opcast");
+    // The parser and the roofline read the op's catalogue entry (its kind, inputs, per-tile cost,
+    // default attributes): a model trained on another entry would see other features. Only this op's
+    // own entry counts: other ops, aliases and profiler op codes may come and go.
+    const OpInfo* op = find_op(info_.op);
+    if (!op) throw ModelError(where + ": op \"" + info_.op + "\" is not in the catalogue");
+    check_catalogue_entry(field("catalogue_entry"), served_entry(*op), where);
     const auto names = field("feature_names").get<std::vector<std::string>>();
     const auto& ours = feature_names();
     if (names.size() != kNumFeatures || !std::equal(names.begin(), names.end(), ours.begin()))
@@ -296,7 +313,6 @@ Predictor::Predictor(const std::string& models_dir, const WormholeSpec& spec) : 
     try {
       auto model = std::make_unique<OpModel>(dir, manifest);
       const std::string op = model->info().op;
-      if (!find_op(op)) throw ModelError(where + ": op \"" + op + "\" is not in the catalogue");
       if (models_.count(op)) throw ModelError(models_dir + ": two model folders for " + op);
       models_.emplace(op, std::move(model));
     } catch (const json::exception& e) {

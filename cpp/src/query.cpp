@@ -195,63 +195,73 @@ std::string upper(std::string_view s) {
   return out;
 }
 
-// s equals `upper_name` (upper case) ignoring ASCII case, without building an upper-cased copy.
-bool iequals(std::string_view s, std::string_view upper_name) {
-  if (s.size() != upper_name.size()) return false;
-  for (std::size_t i = 0; i < s.size(); ++i) {
-    const char c = s[i];
-    if ((c >= 'a' && c <= 'z' ? static_cast<char>(c - ('a' - 'A')) : c) != upper_name[i]) return false;
+// a equals b ignoring ASCII case, without building a copy.
+bool iequals(std::string_view a, std::string_view b) {
+  if (a.size() != b.size()) return false;
+  for (std::size_t i = 0; i < a.size(); ++i) {
+    const auto fold = [](char c) { return c >= 'a' && c <= 'z' ? static_cast<char>(c - ('a' - 'A')) : c; };
+    if (fold(a[i]) != fold(b[i])) return false;
   }
   return true;
 }
 
-// Enum names as ttnn prints them may carry a scope prefix ("DataType::BFLOAT16").
+// Enum names as ttnn prints them may carry a scope prefix ("DataType::BFLOAT16", "DataType.BFLOAT16").
 std::string_view strip_scope(std::string_view s) {
-  auto pos = s.rfind("::");
-  return pos == std::string_view::npos ? s : s.substr(pos + 2);
+  const auto colons = s.rfind("::");
+  if (colons != std::string_view::npos) return s.substr(colons + 2);
+  const auto dot = s.rfind('.');
+  return dot == std::string_view::npos ? s : s.substr(dot + 1);
+}
+
+// The index of `name` in `names` (any case, scope prefix stripped), or -1.
+template <std::size_t N>
+int index_of(std::string_view name, const std::array<const char*, N>& names) {
+  const std::string_view s = strip_scope(name);
+  for (std::size_t i = 0; i < N; ++i)
+    if (iequals(s, names[i])) return static_cast<int>(i);
+  return -1;
+}
+
+// "a, b, c or d", for messages.
+template <std::size_t N>
+std::string one_of(const std::array<const char*, N>& names) {
+  std::string out;
+  for (std::size_t i = 0; i < N; ++i) out += std::string(i == 0 ? "" : i + 1 == N ? " or " : ", ") + names[i];
+  return out;
 }
 
 // ---- names of the short form ----------------------------------------------------------------
 
 DType dtype_named(std::string_view name, const Path& field) {
-  if (iequals(name, "BFLOAT16")) return DType::bfloat16;
-  if (iequals(name, "BFLOAT8_B")) return DType::bfloat8_b;
-  if (iequals(name, "BFLOAT4_B")) return DType::bfloat4_b;
-  if (iequals(name, "FLOAT32")) return DType::float32;
-  if (iequals(name, "UINT16")) return DType::uint16;
-  if (iequals(name, "UINT32")) return DType::uint32;
-  if (iequals(name, "INT32")) return DType::int32;
-  fail(field, "unknown dtype \"" + std::string(name) +
-                  "\"; expected bfloat16, bfloat8_b, bfloat4_b, float32, uint16, uint32 or int32");
+  int i = index_of(name, kDTypeNames);
+  // ttnn's block-float types are often written without their suffix (TORP's columns, profiler reports).
+  if (i < 0 && iequals(strip_scope(name), "BFLOAT8")) i = static_cast<int>(DType::bfloat8_b);
+  if (i < 0 && iequals(strip_scope(name), "BFLOAT4")) i = static_cast<int>(DType::bfloat4_b);
+  if (i < 0) fail(field, "unknown dtype \"" + std::string(name) + "\"; expected " + one_of(kDTypeNames));
+  return static_cast<DType>(i);
 }
 
 Layout layout_named(std::string_view name, const Path& field) {
-  const std::string_view s = strip_scope(name);
-  if (iequals(s, "TILE")) return Layout::tile;
-  if (iequals(s, "ROW_MAJOR")) return Layout::row_major;
-  fail(field, "unknown layout \"" + std::string(name) + "\"; expected TILE or ROW_MAJOR");
+  const int i = index_of(name, kLayoutNames);
+  if (i < 0) fail(field, "unknown layout \"" + std::string(name) + "\"; expected " + one_of(kLayoutNames));
+  return static_cast<Layout>(i);
 }
 
 MemoryConfig memory_named(std::string_view name, const Path& field) {
-  MemoryConfig m;
-  if (iequals(name, "DRAM_INTERLEAVED")) return m;
-  m.buffer = BufferType::l1;
-  if (iequals(name, "L1_INTERLEAVED")) return m;
-  if (iequals(name, "L1_HEIGHT_SHARDED")) { m.layout = MemoryLayout::height_sharded; return m; }
-  if (iequals(name, "L1_WIDTH_SHARDED")) { m.layout = MemoryLayout::width_sharded; return m; }
-  if (iequals(name, "L1_BLOCK_SHARDED")) { m.layout = MemoryLayout::block_sharded; return m; }
-  fail(field, "unknown memory config \"" + std::string(name) +
-                  "\"; expected DRAM_INTERLEAVED, L1_INTERLEAVED, L1_HEIGHT_SHARDED, "
-                  "L1_WIDTH_SHARDED or L1_BLOCK_SHARDED");
+  static constexpr std::array<MemoryConfig, kMemoryNames.size()> kConfigs = {
+      MemoryConfig{BufferType::dram, MemoryLayout::interleaved}, MemoryConfig{BufferType::l1, MemoryLayout::interleaved},
+      MemoryConfig{BufferType::l1, MemoryLayout::height_sharded}, MemoryConfig{BufferType::l1, MemoryLayout::width_sharded},
+      MemoryConfig{BufferType::l1, MemoryLayout::block_sharded}};
+  const int i = index_of(name, kMemoryNames);
+  if (i < 0) fail(field, "unknown memory config \"" + std::string(name) + "\"; expected " + one_of(kMemoryNames));
+  return kConfigs[static_cast<std::size_t>(i)];
 }
 
 MathFidelity math_fidelity_named(std::string_view name, const Path& field) {
-  const std::string_view s = strip_scope(name);
-  if (iequals(s, "LOFI")) return MathFidelity::LoFi;
-  if (iequals(s, "HIFI2")) return MathFidelity::HiFi2;
-  if (iequals(s, "HIFI3")) return MathFidelity::HiFi3;
-  if (iequals(s, "HIFI4")) return MathFidelity::HiFi4;
-  fail(field, "unknown math fidelity \"" + std::string(name) + "\"; expected LoFi, HiFi2, HiFi3 or HiFi4");
+  const int i = index_of(name, kMathFidelityNames);
+  if (i < 0)
+    fail(field, "unknown math fidelity \"" + std::string(name) + "\"; expected " + one_of(kMathFidelityNames));
+  return static_cast<MathFidelity>(i);
 }
 
 constexpr std::int64_t kMaxDim = std::int64_t{1} << 31;
@@ -898,38 +908,13 @@ std::int64_t TensorDesc::volume() const {
   return v;
 }
 
-const char* to_string(DType d) {
-  switch (d) {
-    case DType::bfloat16: return "bfloat16";
-    case DType::bfloat8_b: return "bfloat8_b";
-    case DType::bfloat4_b: return "bfloat4_b";
-    case DType::float32: return "float32";
-    case DType::uint16: return "uint16";
-    case DType::uint32: return "uint32";
-    case DType::int32: return "int32";
-  }
-  return "?";
-}
-const char* to_string(Layout l) { return l == Layout::tile ? "TILE" : "ROW_MAJOR"; }
-const char* to_string(MathFidelity f) {
-  switch (f) {
-    case MathFidelity::LoFi: return "LoFi";
-    case MathFidelity::HiFi2: return "HiFi2";
-    case MathFidelity::HiFi3: return "HiFi3";
-    case MathFidelity::HiFi4: return "HiFi4";
-  }
-  return "?";
-}
+const char* to_string(DType d) { return kDTypeNames[static_cast<std::size_t>(d)]; }
+const char* to_string(Layout l) { return kLayoutNames[static_cast<std::size_t>(l)]; }
+const char* to_string(MathFidelity f) { return kMathFidelityNames[static_cast<std::size_t>(f)]; }
 
 std::string memory_name(const MemoryConfig& m) {
-  std::string s = m.buffer == BufferType::dram ? "DRAM_" : "L1_";
-  switch (m.layout) {
-    case MemoryLayout::interleaved: return s + "INTERLEAVED";
-    case MemoryLayout::height_sharded: return s + "HEIGHT_SHARDED";
-    case MemoryLayout::width_sharded: return s + "WIDTH_SHARDED";
-    case MemoryLayout::block_sharded: return s + "BLOCK_SHARDED";
-  }
-  return s;
+  if (m.buffer == BufferType::dram) return kMemoryNames[0];  // DRAM is never sharded (the parser refuses it)
+  return kMemoryNames[1 + static_cast<std::size_t>(m.layout)];
 }
 
 DType parse_dtype(std::string_view name, const std::string& field) { return dtype_named(name, Path(field)); }

@@ -73,7 +73,7 @@ struct ModelDir {
     m["op"] = op;
     m["feature_schema_version"] = kFeatureSchemaVersion;
     m["feature_names"] = std::vector<std::string>(feature_names().begin(), feature_names().end());
-    m["catalogue_sha256"] = sha256(std::string(catalogue_json()));
+    m["catalogue_entry"] = served_entry(*find_op(op));
     m["target"] = target;
     m["domain"] = {{"min", std::vector<double>(kNumFeatures, -1e9)}, {"max", std::vector<double>(kNumFeatures, 1e9)}};
     m["interval"] = {{"k", 2.0}, {"sigma0", 0.0}};

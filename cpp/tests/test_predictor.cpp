@@ -137,9 +137,10 @@ TEST(Predictor, RefusesCorruptOrMismatchedModels) {
   expect_refused_naming(d, "feature schema version");
 
   m = d.write("ttnn.exp", linear_weights(0.0, {8.0}));
-  m["catalogue_sha256"] = std::string(64, '0');
+  m["catalogue_entry"]["cycles_per_tile"] = 1024;
+  m["catalogue_entry"].erase("inputs");
   d.write_manifest("ttnn.exp", m);
-  expect_refused_naming(d, "another op catalogue");
+  expect_refused_naming(d, "catalogue entry changed since training (cycles_per_tile: 1024 -> 2048; inputs added (1))");
 
   std::string truncated = linear_weights(0.0, {8.0});
   truncated.resize(truncated.size() - 4);

@@ -119,6 +119,23 @@ TEST(Query, ElementCountsAreBoundedWhereTheShapeIsGiven) {
             "output.shape");
 }
 
+// tt-metal spells ops ttnn::exp and ttnn prints enums with their scope (str(ttnn.bfloat16) is
+// "DataType.BFLOAT16"); reports write block floats without their suffix.
+TEST(Query, NamesAsTtnnAndTtMetalWriteThem) {
+  const Query q = parse_query(R"({"op": "ttnn::exp", "inputs": [{"shape": [32,32], "dtype": "DataType.BFLOAT16", )"
+                              R"("layout": "Layout::TILE", "memory": "l1_interleaved"}]})");
+  EXPECT_EQ(q.op->name, "ttnn.exp");
+  EXPECT_EQ(q.inputs[0].dtype, DType::bfloat16);
+  EXPECT_EQ(q.inputs[0].memory.buffer, BufferType::l1);
+  EXPECT_EQ(parse_dtype("bfloat8", "dtype"), DType::bfloat8_b);
+  EXPECT_EQ(parse_dtype("DataType::BFLOAT4_B", "dtype"), DType::bfloat4_b);
+  EXPECT_EQ(error_field(exp_query("dtype", "\"DataType.FLOAT64\"")), "inputs[0].dtype");
+  // One list per word: every name reads back as itself.
+  for (const char* name : kDTypeNames) EXPECT_STREQ(to_string(parse_dtype(name, "dtype")), name);
+  for (const char* name : kMemoryNames) EXPECT_EQ(memory_name(parse_memory(name, "memory")), name);
+  for (const char* name : kMathFidelityNames) EXPECT_STREQ(to_string(parse_math_fidelity(name, "f")), name);
+}
+
 TEST(Query, MatmulInnerDimMismatch) {
   const char* json = R"({"op": "ttnn.matmul", "inputs": [
     {"shape": [64, 96], "dtype": "bfloat16", "layout": "TILE", "memory": "DRAM_INTERLEAVED"},

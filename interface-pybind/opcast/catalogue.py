@@ -4,10 +4,11 @@ Where the file is looked up, in order:
 
 1. ``$OPCAST_CATALOGUE`` (a path to an ``ops.json``), for experiments and tests;
 2. the installed package data file ``opcast/data/ops.json`` (the build installs it there);
-3. ``<repo>/cpp/catalogue/ops.json`` in a source checkout (this file lives in ``<repo>/interface-pybind/opcast/``).
+3. ``<repo>/catalogue/ops.json`` in a source checkout (this file lives in ``<repo>/interface-pybind/opcast/``).
 
-The C++ library embeds the same file at build time (``opcast._core.catalogue_json()``), so the
-query library and the Python stages always agree on the ops.
+The C++ library embeds the same file at build time and reads ``$OPCAST_CATALOGUE`` instead where it
+is set (``opcast._core.catalogue_json()``), so the query library and the Python stages always agree
+on the ops. Every file is checked against ``ops.schema.json`` (beside it) when it is loaded.
 
 ``load_catalogue()`` parses it once and caches the result; treat the returned dict as read-only
 (``load_catalogue.cache_clear()`` forgets it).
@@ -32,10 +33,22 @@ from typing import Any
 
 ENV_VAR = "OPCAST_CATALOGUE"
 PACKAGE_RESOURCE = ("data", "ops.json")
+SCHEMA_NAME = "ops.schema.json"
 
 
 def _source_checkout_path() -> Path:
-    return Path(__file__).resolve().parents[2] / "cpp" / "catalogue" / "ops.json"
+    return Path(__file__).resolve().parents[2] / "catalogue" / "ops.json"
+
+
+def _schema_path(catalogue_file: Path) -> Path:
+    """The schema beside the catalogue, else the package's or the checkout's (an $OPCAST_CATALOGUE copy
+    usually stands alone)."""
+    for candidate in (catalogue_file.with_name(SCHEMA_NAME), _source_checkout_path().with_name(SCHEMA_NAME)):
+        if candidate.is_file():
+            return candidate
+    from importlib import resources
+
+    return Path(str(resources.files("opcast").joinpath("data", SCHEMA_NAME)))
 
 
 def catalogue_path() -> Path:
@@ -66,10 +79,18 @@ def catalogue_path() -> Path:
 
 @functools.lru_cache(maxsize=8)
 def _load(path: str) -> dict[str, Any]:
+    import jsonschema
+
     with open(path, encoding="utf-8") as f:
         cat = json.load(f)
-    if not isinstance(cat, dict) or not isinstance(cat.get("ops"), list):
-        raise ValueError(f"{path}: not an op catalogue (expected an object with an 'ops' list)")
+    schema = json.loads(_schema_path(Path(path)).read_text(encoding="utf-8"))
+    error = jsonschema.exceptions.best_match(jsonschema.Draft202012Validator(schema).iter_errors(cat))
+    if error is not None:
+        where = "/".join(str(p) for p in error.absolute_path) or "(top level)"
+        raise ValueError(f"{path}: not an op catalogue: at {where}: {error.message}")
+    names = [e["name"] for e in cat["ops"]]
+    if len(set(names)) != len(names):
+        raise ValueError(f"{path}: an op is listed twice: {sorted({n for n in names if names.count(n) > 1})}")
     return cat
 
 

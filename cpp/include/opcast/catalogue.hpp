@@ -1,10 +1,12 @@
-// The op catalogue (cpp/catalogue/ops.json, embedded at build time): the one list of TTNN ops
-// that every stage reads.
+// The op catalogue (catalogue/ops.json, embedded at build time; $OPCAST_CATALOGUE names another file
+// to read instead): the one list of TTNN ops that every stage reads.
 #pragma once
 
 #include <string>
 #include <string_view>
 #include <vector>
+
+#include <nlohmann/json_fwd.hpp>
 
 namespace opcast {
 
@@ -19,12 +21,17 @@ struct OpInfo {
   std::string default_math_fidelity;  // matmul only; empty otherwise
 };
 
-// All ops, in catalogue order.
+// All ops, in catalogue order. Throws ModelError when $OPCAST_CATALOGUE names a file that is not a
+// catalogue.
 const std::vector<OpInfo>& catalogue();
-// The op of that name ("ttnn.exp"; a bare "exp" is accepted too), or nullptr.
+// The op of that name, or nullptr: "ttnn.exp", tt-metal's "ttnn::exp", or a bare "exp".
 const OpInfo* find_op(std::string_view name);
-// The catalogue JSON text as embedded (Python reads it through the bindings).
+// The catalogue JSON text in use (Python reads it through the bindings).
 std::string_view catalogue_json();
+// The fields of an op's entry that its model depends on (what the parser, the features and the
+// roofline read): a model folder records them, and is refused when they change. Profiler op codes
+// and other ops' entries are not among them: adding an op or an alias leaves every model valid.
+nlohmann::json served_entry(const OpInfo& op);
 const char* to_string(OpKind kind);
 
 }  // namespace opcast

@@ -26,6 +26,16 @@ enum class MathFidelity : std::uint8_t { LoFi, HiFi2, HiFi3, HiFi4 };
 inline constexpr int kMaxRank = 8;
 inline constexpr int kNumDTypes = 7;
 
+// The words of the short form, in enum order: the one list of each that the parser, the canonical
+// form and the Python vocabulary (opcast.vocabulary, through the bindings) read.
+inline constexpr std::array<const char*, kNumDTypes> kDTypeNames = {"bfloat16", "bfloat8_b", "bfloat4_b", "float32",
+                                                                    "uint16",   "uint32",    "int32"};
+inline constexpr std::array<const char*, 2> kLayoutNames = {"TILE", "ROW_MAJOR"};
+// Buffer type and memory layout together, as the short form names a placement.
+inline constexpr std::array<const char*, 5> kMemoryNames = {"DRAM_INTERLEAVED", "L1_INTERLEAVED", "L1_HEIGHT_SHARDED",
+                                                            "L1_WIDTH_SHARDED", "L1_BLOCK_SHARDED"};
+inline constexpr std::array<const char*, 4> kMathFidelityNames = {"LoFi", "HiFi2", "HiFi3", "HiFi4"};
+
 struct MemoryConfig {
   BufferType buffer = BufferType::dram;
   MemoryLayout layout = MemoryLayout::interleaved;
@@ -66,6 +76,8 @@ Query parse_query_json(const nlohmann::json& json);
 Query parse_query_value(const rapidjson::Value& json);
 
 // Names used by the short form; the parse functions throw QueryError(field, ...) on unknown names.
+// They read any case, a scope prefix as ttnn prints enums ("DataType.BFLOAT16", "Layout::TILE"), and
+// the block-float names without their suffix ("bfloat8").
 const char* to_string(DType d);
 const char* to_string(Layout l);
 const char* to_string(MathFidelity f);
