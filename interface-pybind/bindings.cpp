@@ -378,7 +378,9 @@ PYBIND11_MODULE(_core, m) {
              py::list out;
              for (const auto& info : p.models()) {
                py::dict d;
+               d["scope"] = info.scope;
                d["op"] = info.op;
+               d["kind"] = info.kind;
                d["dir"] = info.dir;
                d["source"] = info.source;
                d["target"] = info.target;

@@ -17,12 +17,7 @@ namespace {
 constexpr const char* kOverride = "OPCAST_CATALOGUE";
 
 OpKind parse_kind(const std::string& s, const std::string& where) {
-  if (s == "eltwise_unary") return OpKind::eltwise_unary;
-  if (s == "eltwise_binary") return OpKind::eltwise_binary;
-  if (s == "matmul") return OpKind::matmul;
-  if (s == "normalization") return OpKind::normalization;
-  if (s == "reduction") return OpKind::reduction;
-  if (s == "data_movement") return OpKind::data_movement;
+  if (const auto kind = kind_named(s)) return *kind;
   throw ModelError(where + ": unknown op kind \"" + s + "\"");
 }
 
@@ -98,6 +93,13 @@ nlohmann::json served_entry(const OpInfo& op) {
     return out;
   }
   throw ModelError("op " + op.name + " is not in " + the_catalogue().where);
+}
+
+std::optional<OpKind> kind_named(std::string_view name) {
+  for (const OpKind kind : {OpKind::eltwise_unary, OpKind::eltwise_binary, OpKind::matmul, OpKind::normalization,
+                            OpKind::reduction, OpKind::data_movement})
+    if (name == to_string(kind)) return kind;
+  return std::nullopt;
 }
 
 const char* to_string(OpKind kind) {

@@ -1,4 +1,6 @@
-// Loading model folders (manifest, checksums, weights) and answering queries.
+// Loading model folders (manifest, checksums, weights) and answering queries, in three tiers: an
+// op's own model where it was measured enough, else the model of its kind (every op of the kind
+// trained together, a learned factor per measured op), else the calibrated roofline of its kind.
 #include "opcast/predictor.hpp"
 
 #include <openssl/evp.h>
@@ -71,6 +73,80 @@ void check_catalogue_entry(const json& trained, const json& now, const std::stri
                    "); retrain the model with this catalogue");
 }
 
+// A manifest's fields, each lookup naming the file when the field is missing.
+class Manifest {
+ public:
+  Manifest(const json& j, std::string where) : j_(j), where_(std::move(where)) {}
+  const json& field(const char* key) const {
+    auto it = j_.find(key);
+    if (it == j_.end()) throw ModelError(where_ + ": missing field \"" + key + "\"");
+    return *it;
+  }
+  bool has(const char* key) const { return j_.contains(key); }
+  const std::string& where() const { return where_; }
+
+ private:
+  const json& j_;
+  std::string where_;
+};
+
+// The coefficients of a calibrated roofline, sum_k c_k * term_k: non-negative, named as this
+// library names its terms, and a positive launch term (the only term positive for every query, so
+// the base is never 0).
+RooflineTerms read_coefficients(const json& fitted, const std::string& where) {
+  const auto terms = fitted.at("terms").get<std::vector<std::string>>();
+  const auto coef = fitted.at("coefficients").get<std::vector<double>>();
+  const auto& ours = roofline_term_names();
+  if (terms.size() != kNumRooflineTerms || !std::equal(terms.begin(), terms.end(), ours.begin()) ||
+      coef.size() != kNumRooflineTerms)
+    throw ModelError(where + ": fitted_roofline terms differ from this library's roofline terms");
+  RooflineTerms out{};
+  for (std::size_t k = 0; k < kNumRooflineTerms; ++k) {
+    if (!std::isfinite(coef[k]) || coef[k] < 0)
+      throw ModelError(where + ": fitted_roofline coefficient of " + terms[k] + " must be finite and >= 0");
+    out[k] = coef[k];
+  }
+  if (!(out[0] > 0)) throw ModelError(where + ": fitted_roofline coefficient of launch_ns must be > 0");
+  return out;
+}
+
+double calibrated_roofline_ns(const RooflineTerms& c, const Roofline& r) {
+  const RooflineTerms t = roofline_terms(r);
+  double sum = 0;
+  for (std::size_t k = 0; k < kNumRooflineTerms; ++k) sum += c[k] * t[k];
+  return sum;
+}
+
+void check_format(const Manifest& m) {
+  if (m.field("format") != "opcast-model" || !m.field("format_version").is_number_integer() ||
+      m.field("format_version") != 1)
+    throw ModelError(m.where() + ": not an opcast model manifest of format_version 1");
+  if (!m.field("feature_schema_version").is_number_integer())
+    throw ModelError(m.where() + ": feature_schema_version must be an integer, got " +
+                     m.field("feature_schema_version").dump());
+  const int schema = m.field("feature_schema_version").get<int>();
+  if (schema != kFeatureSchemaVersion)
+    throw ModelError(m.where() + ": trained with feature schema version " + std::to_string(schema) +
+                     ", this library computes version " + std::to_string(kFeatureSchemaVersion) +
+                     "; retrain the model with this opcast");
+}
+
+// The op of a catalogue entry a model recorded, checked against the catalogue in use. The parser and
+// the roofline read the entry (its kind, inputs, per-tile cost, default attributes): a model trained
+// on another entry would see other features. Only the model's own ops count: other ops, aliases and
+// profiler op codes may come and go.
+const OpInfo& checked_op(const std::string& name, const json& recorded_entry, const std::string& where) {
+  const OpInfo* op = find_op(name);
+  if (!op) throw ModelError(where + ": op \"" + name + "\" is not in the catalogue");
+  check_catalogue_entry(recorded_entry, served_entry(*op), where);
+  return *op;
+}
+
+OpKind find_kind(const std::string& name, const std::string& where) {
+  if (const auto kind = kind_named(name)) return *kind;
+  throw ModelError(where + ": unknown op kind \"" + name + "\"");
+}
+
 Calibration read_calibration(const json& j, const std::string& where) {
   const Calibration c{j.at("k").get<double>(), j.at("sigma0").get<double>()};
   if (!(c.k > 0 && std::isfinite(c.k) && c.sigma0 >= 0 && std::isfinite(c.sigma0)))
@@ -80,40 +156,38 @@ Calibration read_calibration(const json& j, const std::string& where) {
 
 }  // namespace
 
-class OpModel {
+// One trained ensemble: an op model (scope "op": one op, maybe a program memo) or a kind model (scope
+// "kind": every measured op of one kind trained together; each measured op gets a learned factor,
+// other ops of the kind enter through their catalogue entry alone).
+class EnsembleModel {
  public:
-  OpModel(const fs::path& dir, const json& manifest) {
-    const std::string where = (dir / "manifest.json").string();
-    auto field = [&](const char* key) -> const json& {
-      auto it = manifest.find(key);
-      if (it == manifest.end()) throw ModelError(where + ": missing field \"" + key + "\"");
-      return *it;
-    };
-    if (field("format") != "opcast-model" || !field("format_version").is_number_integer() ||
-        field("format_version") != 1)
-      throw ModelError(where + ": not an opcast model manifest of format_version 1");
-    info_.op = field("op").get<std::string>();
+  EnsembleModel(const fs::path& dir, const Manifest& m, bool kind_scope) : kind_scope_(kind_scope) {
+    const std::string& where = m.where();
     info_.dir = dir.string();
-    if (!field("feature_schema_version").is_number_integer())
-      throw ModelError(where + ": feature_schema_version must be an integer, got " +
-                       field("feature_schema_version").dump());
-    const int schema = field("feature_schema_version").get<int>();
-    if (schema != kFeatureSchemaVersion)
-      throw ModelError(where + ": trained with feature schema version " + std::to_string(schema) +
-                       ", this library computes version " + std::to_string(kFeatureSchemaVersion) +
-                       "; retrain the model with this opcast");
-    // The parser and the roofline read the op's catalogue entry (its kind, inputs, per-tile cost,
-    // default attributes): a model trained on another entry would see other features. Only this op's
-    // own entry counts: other ops, aliases and profiler op codes may come and go.
-    const OpInfo* op = find_op(info_.op);
-    if (!op) throw ModelError(where + ": op \"" + info_.op + "\" is not in the catalogue");
-    check_catalogue_entry(field("catalogue_entry"), served_entry(*op), where);
-    const auto names = field("feature_names").get<std::vector<std::string>>();
+    if (kind_scope_) {
+      info_.scope = "kind";
+      info_.kind = m.field("kind").get<std::string>();
+      for (const auto& [op, entry] : m.field("ops").items()) {
+        const OpInfo& info = checked_op(op, entry.at("catalogue_entry"), where + ": ops." + op);
+        if (to_string(info.kind) != info_.kind)
+          throw ModelError(where + ": ops." + op + " is of kind " + to_string(info.kind) + ", not " + info_.kind);
+        const double factor = entry.at("log_factor").get<double>();
+        if (!(std::abs(factor) <= 20)) throw ModelError(where + ": ops." + op + ".log_factor must be in [-20, 20]");
+        log_factors_.emplace(info.name, factor);
+      }
+      unmeasured_ = read_calibration(m.field("unmeasured_interval"), where + ": unmeasured_interval");
+    } else {
+      info_.scope = "op";
+      info_.op = m.field("op").get<std::string>();
+      const OpInfo& op = checked_op(info_.op, m.field("catalogue_entry"), where);
+      info_.kind = to_string(op.kind);
+    }
+    const auto names = m.field("feature_names").get<std::vector<std::string>>();
     const auto& ours = feature_names();
     if (names.size() != kNumFeatures || !std::equal(names.begin(), names.end(), ours.begin()))
       throw ModelError(where + ": feature_names differ from this library's feature schema");
 
-    const std::string target = field("target").get<std::string>();
+    const std::string target = m.field("target").get<std::string>();
     if (target == "ln_ns") target_ = Target::ln_ns;
     else if (target == "ln_ratio_roofline") target_ = Target::ln_ratio_roofline;
     else if (target == "ln_ratio_fitted_roofline") target_ = Target::ln_ratio_fitted_roofline;
@@ -121,10 +195,10 @@ class OpModel {
       throw ModelError(where + ": unknown target \"" + target +
                        "\"; expected ln_ns, ln_ratio_roofline or ln_ratio_fitted_roofline");
     info_.target = target;
-    if (target_ == Target::ln_ratio_fitted_roofline) read_fitted_roofline(field("fitted_roofline"), where);
+    if (target_ == Target::ln_ratio_fitted_roofline) fitted_ = read_coefficients(m.field("fitted_roofline"), where);
 
     // Every file the manifest lists must match its checksum: a model is refused, never half-used.
-    for (const auto& [name, digest] : field("files").items()) {
+    for (const auto& [name, digest] : m.field("files").items()) {
       const std::string data = read_file(dir / name);
       if (sha256_hex(data) != digest.get<std::string>())
         throw ModelError((dir / name).string() + ": checksum mismatch (file corrupt or replaced); expected sha256 " +
@@ -137,7 +211,7 @@ class OpModel {
       throw ModelError((dir / "weights.bin").string() + ": expects " + std::to_string(ensemble_.n_features()) +
                        " features, the schema has " + std::to_string(kNumFeatures));
 
-    const json& domain = field("domain");
+    const json& domain = m.field("domain");
     const auto lo = domain.at("min").get<std::vector<double>>();
     const auto hi = domain.at("max").get<std::vector<double>>();
     if (lo.size() != kNumFeatures || hi.size() != kNumFeatures)
@@ -149,7 +223,7 @@ class OpModel {
     std::copy(lo.begin(), lo.end(), domain_lo_.begin());
     std::copy(hi.begin(), hi.end(), domain_hi_.begin());
 
-    const json& interval = field("interval");
+    const json& interval = m.field("interval");
     pooled_ = read_calibration(interval, where);
     // Calibrated per class (Mondrian): a query whose class (its values of class_features) has an
     // entry gets that entry's k and sigma0, any other the pooled ones. Training decides which classes
@@ -163,10 +237,10 @@ class OpModel {
           throw ModelError(where + ": two interval classes share one key");
     }
 
-    info_.dataset_hash = field("dataset").at("hash").get<std::string>();
+    info_.dataset_hash = m.field("dataset").at("hash").get<std::string>();
     info_.members = ensemble_.members();
-    const std::string model_tag = info_.op + "@" + info_.dataset_hash.substr(0, 12);
-    info_.source = "mlp-ensemble:" + model_tag;
+    const std::string model_tag = (kind_scope_ ? info_.kind : info_.op) + "@" + info_.dataset_hash.substr(0, 12);
+    info_.source = (kind_scope_ ? "kind-ensemble:" : "mlp-ensemble:") + model_tag;
     info_.memo_programs = memo_.size();
     memo_source_ = "measured-program:" + model_tag;
   }
@@ -187,15 +261,21 @@ class OpModel {
     return p;
   }
 
-  Prediction answer(const FeatureVector& f, const Roofline& r, const EnsembleOutput& out) const {
-    Prediction p;
+  Prediction answer(const Query& q, const FeatureVector& f, const Roofline& r, const EnsembleOutput& out) const {
+    // A kind model answers an op it measured with that op's factor and the calibration of measured
+    // ops; any other op of its kind with no factor and the calibration of ops it never saw (its
+    // out-of-fold errors with whole ops held out). An op model measured its one op.
+    const auto factor = log_factors_.find(q.op->name);
+    const bool measured_op = !kind_scope_ || factor != log_factors_.end();
     const double base = std::log(base_ns(r));
-    const Calibration& c = calibration_for(f);
+    const double mean = out.mean + (kind_scope_ && measured_op ? factor->second : 0.0);
+    const Calibration& c = measured_op ? calibration_for(f) : unmeasured_;
     const double half = c.k * std::sqrt(out.std * out.std + c.sigma0 * c.sigma0);
-    p.ns = std::exp(base + out.mean);
-    p.lo_ns = std::exp(base + out.mean - half);
-    p.hi_ns = std::exp(base + out.mean + half);
-    p.in_domain = true;
+    Prediction p;
+    p.ns = std::exp(base + mean);
+    p.lo_ns = std::exp(base + mean - half);
+    p.hi_ns = std::exp(base + mean + half);
+    p.in_domain = measured_op;
     constexpr double eps = 1e-9;
     for (std::size_t i = 0; i < kNumFeatures; ++i)
       if (f[i] < domain_lo_[i] - eps || f[i] > domain_hi_[i] + eps) p.in_domain = false;
@@ -212,12 +292,7 @@ class OpModel {
     switch (target_) {
       case Target::ln_ns: return 1.0;
       case Target::ln_ratio_roofline: return r.total_ns;
-      case Target::ln_ratio_fitted_roofline: {
-        const RooflineTerms t = roofline_terms(r);
-        double sum = 0;
-        for (std::size_t k = 0; k < kNumRooflineTerms; ++k) sum += fitted_[k] * t[k];
-        return sum;
-      }
+      case Target::ln_ratio_fitted_roofline: return calibrated_roofline_ns(fitted_, r);
     }
     return 1.0;
   }
@@ -232,7 +307,8 @@ class OpModel {
       const double distance = std::max(domain_lo_[i] - f[i], f[i] - domain_hi_[i]) / width;
       if (distance > worst_distance) worst_distance = distance, worst = i;
     }
-    std::string why = "the " + info_.op + " model's answer to this query is not a finite positive number";
+    std::string why = "the " + (kind_scope_ ? info_.kind : info_.op) +
+                      " model's answer to this query is not a finite positive number";
     if (!std::isfinite(log_base)) why += " (its roofline base is " + json(std::exp(log_base)).dump() + " ns)";
     throw QueryError("", why + ": the query lies far outside what the model was trained on (" + feature_names()[worst] +
                              " = " + json(f[worst]).dump() + ", trained on " + json(domain_lo_[worst]).dump() + " to " +
@@ -245,22 +321,7 @@ class OpModel {
     return it == classes_.end() ? pooled_ : it->second;
   }
 
-  void read_fitted_roofline(const json& fitted, const std::string& where) {
-    const auto terms = fitted.at("terms").get<std::vector<std::string>>();
-    const auto coef = fitted.at("coefficients").get<std::vector<double>>();
-    const auto& ours = roofline_term_names();
-    if (terms.size() != kNumRooflineTerms || !std::equal(terms.begin(), terms.end(), ours.begin()) ||
-        coef.size() != kNumRooflineTerms)
-      throw ModelError(where + ": fitted_roofline terms differ from this library's roofline terms");
-    for (std::size_t k = 0; k < kNumRooflineTerms; ++k) {
-      if (!std::isfinite(coef[k]) || coef[k] < 0)
-        throw ModelError(where + ": fitted_roofline coefficient of " + terms[k] + " must be finite and >= 0");
-      fitted_[k] = coef[k];
-    }
-    // The launch term is the only one that is positive for every query: without it the base could be 0.
-    if (!(fitted_[0] > 0)) throw ModelError(where + ": fitted_roofline coefficient of launch_ns must be > 0");
-  }
-
+  bool kind_scope_ = false;
   ModelInfo info_;
   Target target_ = Target::ln_ns;
   RooflineTerms fitted_{};
@@ -271,7 +332,63 @@ class OpModel {
   Calibration pooled_;
   FeatureKey class_key_;
   std::map<FeatureKey::Key, Calibration> classes_;
+  std::map<std::string, double, std::less<>> log_factors_;  // kind models: measured op -> ln factor
+  Calibration unmeasured_;
 };
+
+// The floor under every op: the catalogue's roofline with its constants fitted per kind on whatever
+// was measured, and an interval calibrated on how far it lands from measured ops of its kind it never
+// saw (each op held out of the fit in turn). Kinds nothing was measured for take the fit over every
+// measured op. Its answers are never in domain.
+class RooflineModel {
+ public:
+  RooflineModel(const fs::path& dir, const Manifest& m) {
+    const std::string& where = m.where();
+    info_.dir = dir.string();
+    info_.scope = "roofline";
+    info_.target = "calibrated_roofline";
+    info_.dataset_hash = m.field("dataset").at("hash").get<std::string>();
+    const std::string tag = "@" + info_.dataset_hash.substr(0, 12);
+    auto read = [&](const json& j, const std::string& name) {
+      return Fit{read_coefficients(j.at("fitted_roofline"), where + ": " + name),
+                 read_calibration(j.at("interval"), where + ": " + name + ".interval"), "calibrated-roofline:" + name + tag};
+    };
+    for (const auto& [kind, fit] : m.field("kinds").items()) kinds_.emplace(find_kind(kind, where), read(fit, kind));
+    fallback_ = read(m.field("all_kinds"), "all_kinds");
+    info_.source = fallback_.source;
+  }
+
+  const ModelInfo& info() const { return info_; }
+
+  Prediction answer(const Query& q, const Roofline& r) const {
+    const auto it = kinds_.find(q.op->kind);
+    const Fit& fit = it == kinds_.end() ? fallback_ : it->second;
+    const double ns = calibrated_roofline_ns(fit.coefficients, r);
+    const double half = fit.interval.k * fit.interval.sigma0;
+    Prediction p;
+    p.ns = ns;
+    p.lo_ns = ns * std::exp(-half);
+    p.hi_ns = ns * std::exp(half);
+    p.in_domain = false;
+    p.source = fit.source;
+    if (!(std::isfinite(p.hi_ns) && p.lo_ns > 0))
+      throw QueryError("", "the calibrated roofline of this query is not a finite positive number (" +
+                               json(ns).dump() + " ns)");
+    return p;
+  }
+
+ private:
+  struct Fit {
+    RooflineTerms coefficients;
+    Calibration interval;
+    std::string source;
+  };
+  ModelInfo info_;
+  std::map<OpKind, Fit> kinds_;
+  Fit fallback_;
+};
+
+namespace {
 
 // manifest.json holds what no other file's checksum can cover (the target, the roofline
 // coefficients, the interval scales, the domain bounds, the other files' checksums), so its own
@@ -295,6 +412,8 @@ std::string read_checked_manifest(const fs::path& dir) {
   return text;
 }
 
+}  // namespace
+
 Predictor::Predictor(const std::string& models_dir, const WormholeSpec& spec) : spec_(spec) {
   const fs::path root(models_dir);
   if (!fs::is_directory(root)) throw ModelError(models_dir + ": not a directory of opcast models");
@@ -311,39 +430,57 @@ Predictor::Predictor(const std::string& models_dir, const WormholeSpec& spec) : 
       throw ModelError(where + ": malformed JSON: " + e.what());
     }
     try {
-      auto model = std::make_unique<OpModel>(dir, manifest);
-      const std::string op = model->info().op;
-      if (models_.count(op)) throw ModelError(models_dir + ": two model folders for " + op);
-      models_.emplace(op, std::move(model));
+      const Manifest m(manifest, where);
+      check_format(m);
+      const std::string scope = m.has("scope") ? m.field("scope").get<std::string>() : "op";
+      if (scope == "op") {
+        auto model = std::make_unique<EnsembleModel>(dir, m, false);
+        const std::string op = model->info().op;
+        if (!op_models_.emplace(op, std::move(model)).second)
+          throw ModelError(models_dir + ": two model folders for " + op);
+      } else if (scope == "kind") {
+        auto model = std::make_unique<EnsembleModel>(dir, m, true);
+        const OpKind kind = find_kind(model->info().kind, where);
+        if (!kind_models_.emplace(kind, std::move(model)).second)
+          throw ModelError(models_dir + ": two kind models for " + to_string(kind));
+      } else if (scope == "roofline") {
+        if (roofline_) throw ModelError(models_dir + ": two calibrated-roofline folders");
+        roofline_ = std::make_unique<RooflineModel>(dir, m);
+      } else {
+        throw ModelError(where + ": unknown scope \"" + scope + "\"; expected op, kind or roofline");
+      }
     } catch (const json::exception& e) {
       throw ModelError(where + ": " + e.what());
     }
   }
-  if (models_.empty()) throw ModelError(models_dir + ": no model folders (subfolders with manifest.json)");
+  if (op_models_.empty() && kind_models_.empty() && !roofline_)
+    throw ModelError(models_dir + ": no model folders (subfolders with manifest.json)");
 }
 
 Predictor::~Predictor() = default;
 Predictor::Predictor(Predictor&&) noexcept = default;
 Predictor& Predictor::operator=(Predictor&&) noexcept = default;
 
-const OpModel& Predictor::model_for(const Query& q) const {
-  auto it = models_.find(q.op->name);
-  if (it == models_.end()) {
-    std::string have;
-    for (const auto& [op, m] : models_) have += (have.empty() ? "" : ", ") + op;
-    throw ModelError("no model for " + q.op->name + "; this model folder has: " + have);
-  }
-  return *it->second;
+const EnsembleModel* Predictor::ensemble_for(const Query& q) const {
+  if (const auto it = op_models_.find(q.op->name); it != op_models_.end()) return it->second.get();
+  if (const auto it = kind_models_.find(q.op->kind); it != kind_models_.end()) return it->second.get();
+  if (roofline_) return nullptr;
+  std::string have;
+  for (const auto& info : models()) have += (have.empty() ? "" : ", ") + (info.op.empty() ? info.kind : info.op);
+  throw ModelError("no model for " + q.op->name + " (kind " + to_string(q.op->kind) +
+                   "); this models folder has models for: " + have +
+                   ", and no calibrated roofline (retrain with this opcast)");
 }
 
 Prediction Predictor::predict(std::string_view query_json) const { return predict(parse_query(query_json)); }
 
 Prediction Predictor::predict(const Query& q) const {
-  const OpModel& m = model_for(q);
+  const EnsembleModel* m = ensemble_for(q);
   Roofline r;
   const FeatureVector f = features(q, r, spec_);
-  if (auto p = m.measured(f)) return *std::move(p);
-  return m.answer(f, r, m.ensemble().predict(f.data()));
+  if (!m) return roofline_->answer(q, r);
+  if (auto p = m->measured(f)) return *std::move(p);
+  return m->answer(q, f, r, m->ensemble().predict(f.data()));
 }
 
 std::vector<Prediction> Predictor::predict_batch(const std::vector<Query>& queries,
@@ -355,11 +492,11 @@ std::vector<Prediction> Predictor::predict_batch(const std::vector<Query>& queri
     if (!errors) throw;
     (*errors)[row] = e.what();
   };
-  // Group by op so each ensemble runs once over its rows as a matrix.
-  std::map<const OpModel*, std::vector<std::size_t>> by_model;
+  // Group by model so each ensemble runs once over its rows as a matrix (nullptr: the roofline's rows).
+  std::map<const EnsembleModel*, std::vector<std::size_t>> by_model;
   for (std::size_t i = 0; i < queries.size(); ++i) {
     try {
-      by_model[&model_for(queries[i])].push_back(i);
+      by_model[ensemble_for(queries[i])].push_back(i);
     } catch (const ModelError& e) {
       row_failed(i, e);
     }
@@ -375,6 +512,14 @@ std::vector<Prediction> Predictor::predict_batch(const std::vector<Query>& queri
     for (const std::size_t row : rows) {
       Roofline r;
       const FeatureVector f = features(queries[row], r, spec_);
+      if (!model) {
+        try {
+          out[row] = roofline_->answer(queries[row], r);
+        } catch (const QueryError& e) {
+          row_failed(row, e);
+        }
+        continue;
+      }
       if (auto p = model->measured(f)) {
         out[row] = *std::move(p);
         continue;
@@ -383,13 +528,14 @@ std::vector<Prediction> Predictor::predict_batch(const std::vector<Query>& queri
       roofs.push_back(r);
       pending.push_back(row);
     }
+    if (pending.empty()) continue;
     results.resize(pending.size());
     model->ensemble().predict_rows(feats.data(), pending.size(), results.data());
     for (std::size_t k = 0; k < pending.size(); ++k) {
       FeatureVector f;
       std::copy_n(feats.begin() + static_cast<std::ptrdiff_t>(k * kNumFeatures), kNumFeatures, f.begin());
       try {
-        out[pending[k]] = model->answer(f, roofs[k], results[k]);
+        out[pending[k]] = model->answer(queries[pending[k]], f, roofs[k], results[k]);
       } catch (const QueryError& e) {
         row_failed(pending[k], e);
       }
@@ -400,13 +546,15 @@ std::vector<Prediction> Predictor::predict_batch(const std::vector<Query>& queri
 
 std::vector<ModelInfo> Predictor::models() const {
   std::vector<ModelInfo> infos;
-  for (const auto& [op, m] : models_) infos.push_back(m->info());
+  for (const auto& [op, m] : op_models_) infos.push_back(m->info());
+  for (const auto& [kind, m] : kind_models_) infos.push_back(m->info());
+  if (roofline_) infos.push_back(roofline_->info());
   return infos;
 }
 
 bool Predictor::has_model(std::string_view op) const {
   const OpInfo* info = find_op(op);
-  return info && models_.count(info->name) > 0;
+  return info && (op_models_.count(info->name) > 0 || kind_models_.count(info->kind) > 0 || roofline_);
 }
 
 }  // namespace opcast

@@ -8,6 +8,7 @@
 #include <filesystem>
 #include <fstream>
 #include <iomanip>
+#include <map>
 #include <nlohmann/json.hpp>
 #include <sstream>
 #include <string>
@@ -67,25 +68,72 @@ struct ModelDir {
     const fs::path dir = root / op.substr(5);
     fs::create_directories(dir);
     std::ofstream(dir / "weights.bin", std::ios::binary) << weights;
-    nlohmann::json m;
-    m["format"] = "opcast-model";
-    m["format_version"] = 1;
+    nlohmann::json m = common(target);
     m["op"] = op;
-    m["feature_schema_version"] = kFeatureSchemaVersion;
-    m["feature_names"] = std::vector<std::string>(feature_names().begin(), feature_names().end());
     m["catalogue_entry"] = served_entry(*find_op(op));
-    m["target"] = target;
-    m["domain"] = {{"min", std::vector<double>(kNumFeatures, -1e9)}, {"max", std::vector<double>(kNumFeatures, 1e9)}};
-    m["interval"] = {{"k", 2.0}, {"sigma0", 0.0}};
-    m["dataset"] = {{"hash", "0123456789abcdef0123"}};
     m["files"] = {{"weights.bin", sha256(weights)}};
     write_manifest(op, m);
     return m;
   }
-  void write_manifest(const std::string& op, const nlohmann::json& m) {
+  void write_manifest(const std::string& op, const nlohmann::json& m) { write_manifest_in(op.substr(5), m); }
+
+  // A kind model (every op of `kind`): the ensemble `weights` on the plain roofline ratio, a learned
+  // ln factor for each op of `factors`, and the interval k 2 for measured ops, `unmeasured_k` else.
+  nlohmann::json write_kind(const std::string& kind, const std::string& weights,
+                            const std::map<std::string, double>& factors, double unmeasured_k) {
+    const std::string folder = "kind-" + kind;
+    fs::create_directories(root / folder);
+    std::ofstream(root / folder / "weights.bin", std::ios::binary) << weights;
+    nlohmann::json m = common("ln_ratio_roofline");
+    m["scope"] = "kind";
+    m["kind"] = kind;
+    m["ops"] = nlohmann::json::object();
+    for (const auto& [op, factor] : factors)
+      m["ops"][op] = {{"log_factor", factor}, {"rows", 10}, {"catalogue_entry", served_entry(*find_op(op))}};
+    m["unmeasured_interval"] = {{"k", unmeasured_k}, {"sigma0", 0.5}};
+    m["files"] = {{"weights.bin", sha256(weights)}};
+    write_manifest_in(folder, m);
+    return m;
+  }
+
+  // The calibrated roofline: `per_kind` fits (coefficients of roofline_term_names(), k, sigma0) by
+  // kind name, and the fit over every kind.
+  nlohmann::json write_roofline(const std::map<std::string, std::vector<double>>& per_kind,
+                                const std::vector<double>& all_kinds, double k, double sigma0) {
+    const auto& names = roofline_term_names();
+    auto fit = [&](const std::vector<double>& c) {
+      return nlohmann::json{{"fitted_roofline", {{"terms", std::vector<std::string>(names.begin(), names.end())},
+                                                 {"coefficients", c}}},
+                            {"interval", {{"k", k}, {"sigma0", sigma0}}}};
+    };
+    nlohmann::json m = common("calibrated_roofline");
+    m["scope"] = "roofline";
+    m["kinds"] = nlohmann::json::object();
+    for (const auto& [kind, c] : per_kind) m["kinds"][kind] = fit(c);
+    m["all_kinds"] = fit(all_kinds);
+    fs::create_directories(root / "roofline");
+    write_manifest_in("roofline", m);
+    return m;
+  }
+
+  void write_manifest_in(const std::string& folder, const nlohmann::json& m) {
     const std::string text = m.dump(2);
-    std::ofstream(root / op.substr(5) / kManifestFile) << text;
-    std::ofstream(root / op.substr(5) / kManifestChecksumFile) << sha256(text) << "  " << kManifestFile << "\n";
+    std::ofstream(root / folder / kManifestFile) << text;
+    std::ofstream(root / folder / kManifestChecksumFile) << sha256(text) << "  " << kManifestFile << "\n";
+  }
+
+ private:
+  static nlohmann::json common(const std::string& target) {
+    nlohmann::json m;
+    m["format"] = "opcast-model";
+    m["format_version"] = 1;
+    m["feature_schema_version"] = kFeatureSchemaVersion;
+    m["feature_names"] = std::vector<std::string>(feature_names().begin(), feature_names().end());
+    m["target"] = target;
+    m["domain"] = {{"min", std::vector<double>(kNumFeatures, -1e9)}, {"max", std::vector<double>(kNumFeatures, 1e9)}};
+    m["interval"] = {{"k", 2.0}, {"sigma0", 0.0}};
+    m["dataset"] = {{"hash", "0123456789abcdef0123"}};
+    return m;
   }
 };
 

@@ -208,6 +208,79 @@ TEST(Predictor, NonFiniteAnswersAreTheQuerysErrorAndStayInTheirRow) {
   EXPECT_DOUBLE_EQ(batch[2].ns, batch[0].ns);
 }
 
+namespace {
+
+std::string unary_query(const std::string& op) {
+  return R"({"op": ")" + op + R"(", "inputs": [{"shape": [1,1,256,256], "dtype": "bfloat16", "layout": "TILE", "memory": "DRAM_INTERLEAVED"}]})";
+}
+
+}  // namespace
+
+// Every op gets an answer from the first tier that covers it: its own model, its kind's model (a
+// learned factor for the ops it measured), its kind's calibrated roofline; each answer names its tier.
+TEST(Predictor, ThreeTiersAnswerEveryCataloguedOp) {
+  ModelDir d("tiers");
+  d.write("ttnn.exp", linear_weights(0.0, {std::log(5000.0), std::log(5000.0)}));
+  // Kind model: twice the roofline for every unary op, times e^0.5 for relu, which it measured.
+  d.write_kind("eltwise_unary", linear_weights(0.0, {std::log(2.0), std::log(2.0)}), {{"ttnn.relu", 0.5}}, 3.0);
+  const std::vector<double> unary = {2.0, 1.0, 0, 0, 0, 0, 0, 0}, all = {1.0, 0, 0, 0, 0, 1.0, 0, 0};
+  d.write_roofline({{"eltwise_unary", unary}, {"matmul", {1.0, 2.0, 0, 0, 0, 0, 0, 0}}}, all, 2.0, 0.25);
+  const Predictor p(d.root.string());
+
+  const Prediction own = p.predict(unary_query("ttnn.exp"));
+  EXPECT_NEAR(own.ns, 5000.0, 1e-2);  // weights are served as float
+  EXPECT_EQ(own.source, "mlp-ensemble:ttnn.exp@0123456789ab");
+
+  const Roofline relu_r = roofline(parse_query(unary_query("ttnn.relu")));
+  const Prediction relu = p.predict(unary_query("ttnn.relu"));
+  EXPECT_NEAR(relu.ns, relu_r.total_ns * 2.0 * std::exp(0.5), 1e-6 * relu.ns);
+  EXPECT_NEAR(relu.hi_ns / relu.ns, std::exp(2.0 * 0.0), 1e-9);  // measured op: k 2, no spread, no floor
+  EXPECT_TRUE(relu.in_domain);
+  EXPECT_EQ(relu.source, "kind-ensemble:eltwise_unary@0123456789ab");
+
+  const Roofline gelu_r = roofline(parse_query(unary_query("ttnn.gelu")));
+  const Prediction gelu = p.predict(unary_query("ttnn.gelu"));  // never measured: no factor, wide interval
+  EXPECT_NEAR(gelu.ns, gelu_r.total_ns * 2.0, 1e-6 * gelu.ns);
+  EXPECT_NEAR(gelu.hi_ns / gelu.ns, std::exp(3.0 * 0.5), 1e-9);
+  EXPECT_FALSE(gelu.in_domain);
+
+  const std::string softmax_q = unary_query("ttnn.softmax");  // no kind model, no roofline fit of its own
+  const Roofline sr = roofline(parse_query(softmax_q));
+  const Prediction softmax = p.predict(softmax_q);
+  EXPECT_NEAR(softmax.ns, sr.launch_ns + sr.total_ns, 1e-6 * softmax.ns);
+  EXPECT_NEAR(softmax.lo_ns, softmax.ns * std::exp(-0.5), 1e-6 * softmax.ns);
+  EXPECT_FALSE(softmax.in_domain);
+  EXPECT_EQ(softmax.source, "calibrated-roofline:all_kinds@0123456789ab");
+
+  const std::string matmul_q = R"({"op": "ttnn.matmul", "inputs": [{"shape": [1,1,256,256], "dtype": "bfloat16", "layout": "TILE", "memory": "DRAM_INTERLEAVED"}, {"shape": [1,1,256,128], "dtype": "bfloat16", "layout": "TILE", "memory": "DRAM_INTERLEAVED"}]})";
+  const Roofline mr = roofline(parse_query(matmul_q));
+  const Prediction matmul = p.predict(matmul_q);
+  EXPECT_NEAR(matmul.ns, mr.launch_ns + 2.0 * mr.compute_ns, 1e-6 * matmul.ns);
+  EXPECT_EQ(matmul.source, "calibrated-roofline:matmul@0123456789ab");
+
+  // A batch over every tier answers as the single queries do.
+  const auto batch = p.predict_batch({parse_query(matmul_q), parse_query(unary_query("ttnn.exp")),
+                                      parse_query(unary_query("ttnn.gelu")), parse_query(softmax_q),
+                                      parse_query(unary_query("ttnn.relu"))});
+  EXPECT_DOUBLE_EQ(batch[0].ns, matmul.ns);
+  EXPECT_DOUBLE_EQ(batch[1].ns, own.ns);
+  EXPECT_DOUBLE_EQ(batch[2].ns, gelu.ns);
+  EXPECT_DOUBLE_EQ(batch[3].ns, softmax.ns);
+  EXPECT_DOUBLE_EQ(batch[4].ns, relu.ns);
+  for (const char* op : {"ttnn.gelu", "ttnn.softmax", "ttnn.transpose"}) EXPECT_TRUE(p.has_model(op)) << op;
+  EXPECT_EQ(p.models().size(), 3u);
+}
+
+TEST(Predictor, AKindModelChecksTheEntriesOfTheOpsItMeasured) {
+  ModelDir d("kind_entry");
+  auto m = d.write_kind("eltwise_unary", linear_weights(0.0, {0.0, 0.0}), {{"ttnn.relu", 0.5}}, 3.0);
+  m["ops"]["ttnn.relu"]["catalogue_entry"]["cycles_per_tile"] = 1;
+  d.write_manifest_in("kind-eltwise_unary", m);
+  expect_refused_naming(d, "ops.ttnn.relu: the op's catalogue entry changed since training (cycles_per_tile: 1 -> 64)");
+  m = d.write_kind("eltwise_unary", linear_weights(0.0, {0.0, 0.0}), {{"ttnn.add", 0.5}}, 3.0);
+  expect_refused_naming(d, "ops.ttnn.add is of kind eltwise_binary, not eltwise_unary");
+}
+
 TEST(Predictor, UnknownModelAndBadQueries) {
   ModelDir d("errors");
   d.write("ttnn.exp", linear_weights(0.0, {8.0}));

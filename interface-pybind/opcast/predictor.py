@@ -63,13 +63,15 @@ class Predictor:
         return frame
 
     def models(self) -> list[dict]:
-        """One dict per loaded op model: op, dir, source, target, dataset_hash, members, memo_programs."""
+        """One dict per loaded model: scope ("op", "kind" or "roofline"), op (op models), kind, dir, source,
+        target, dataset_hash, members, memo_programs."""
         return self._impl.models()
 
     def has_model(self, op: str) -> bool:
+        """Whether some tier (the op's model, its kind's, the calibrated roofline) answers this op."""
         return self._impl.has_model(op)
 
     def __repr__(self) -> str:
-        ops = ", ".join(m["op"] for m in self.models())
+        ops = ", ".join(m["op"] or f'{m["scope"]}:{m["kind"] or "all kinds"}' for m in self.models())
         return f"Predictor({str(self.models_dir)!r}: {ops})"
 

@@ -2,6 +2,7 @@
 // to read instead): the one list of TTNN ops that every stage reads.
 #pragma once
 
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -33,5 +34,7 @@ std::string_view catalogue_json();
 // and other ops' entries are not among them: adding an op or an alias leaves every model valid.
 nlohmann::json served_entry(const OpInfo& op);
 const char* to_string(OpKind kind);
+// The kind of that name ("eltwise_unary", ...), or nothing.
+std::optional<OpKind> kind_named(std::string_view name);
 
 }  // namespace opcast

@@ -1,6 +1,8 @@
-// The query library's entry point: loads a folder of per-op models once and answers queries in
-// microseconds, with an interval and an out-of-domain flag. Immutable after construction, so one
-// Predictor may serve many threads.
+// The query library's entry point: loads a folder of models once and answers queries in
+// microseconds, with an interval and an out-of-domain flag. Each query is answered by the first of
+// three tiers that covers its op: the op's own model, the model of its kind (trained on every
+// measured op of the kind), the calibrated roofline of its kind (every catalogued op). Immutable
+// after construction, so one Predictor may serve many threads.
 #pragma once
 
 #include <map>
@@ -19,8 +21,11 @@ struct Prediction {
   double lo_ns = 0;      // interval (about 90% of held-out measurements fall inside)
   double hi_ns = 0;
   bool in_domain = false;  // every feature inside the range the model was trained on
-  // which model answered: "mlp-ensemble:ttnn.exp@3f2a9c1d0b7e", or "measured-program:ttnn.matmul@..."
-  // when a training configuration ran the same per-core program (the model's program memo)
+  // which tier and model answered: the op's model ("mlp-ensemble:ttnn.exp@3f2a9c1d0b7e", or
+  // "measured-program:ttnn.matmul@..." when a training configuration ran the same per-core program),
+  // its kind's model ("kind-ensemble:eltwise_unary@..."), or its kind's calibrated roofline
+  // ("calibrated-roofline:eltwise_unary@...", "calibrated-roofline:all_kinds@..." for a kind nothing
+  // was measured for)
   std::string source;
 };
 
@@ -29,7 +34,9 @@ inline constexpr const char* kManifestFile = "manifest.json";
 inline constexpr const char* kManifestChecksumFile = "manifest.sha256";
 
 struct ModelInfo {
-  std::string op;
+  std::string scope;           // "op" (one op's model), "kind" (every op of a kind) or "roofline" (the floor)
+  std::string op;              // op models only
+  std::string kind;            // op and kind models
   std::string dir;
   std::string source;          // the Prediction::source this model reports
   std::string target;          // "ln_ns", "ln_ratio_roofline" or "ln_ratio_fitted_roofline"
@@ -38,7 +45,8 @@ struct ModelInfo {
   std::size_t memo_programs = 0;  // measured per-core programs the model answers from directly
 };
 
-class OpModel;  // one op's ensemble, scaler, domain and calibration (predictor.cpp)
+class EnsembleModel;  // an op's or a kind's ensemble, scaler, domain and calibration (predictor.cpp)
+class RooflineModel;  // the calibrated roofline of every kind (predictor.cpp)
 
 class Predictor {
  public:
@@ -50,7 +58,7 @@ class Predictor {
   Predictor& operator=(Predictor&&) noexcept;
 
   // A query in JSON (TensorSpec or short form). Throws QueryError for a bad query and ModelError
-  // when no model covers the op.
+  // when no tier covers the op (a models folder without a kind model or calibrated roofline).
   Prediction predict(std::string_view query_json) const;
   Prediction predict(const Query& query) const;
   // Vectorised over the batch. Without `errors`, the first row that cannot be answered raises as
@@ -60,12 +68,17 @@ class Predictor {
                                         std::vector<std::string>* errors = nullptr) const;
 
   std::vector<ModelInfo> models() const;
+  // Whether some tier answers queries of this op.
   bool has_model(std::string_view op) const;
 
  private:
-  const OpModel& model_for(const Query& q) const;
+  // The op's model, else its kind's; nullptr when the calibrated roofline answers; ModelError when
+  // nothing does.
+  const EnsembleModel* ensemble_for(const Query& q) const;
   WormholeSpec spec_;
-  std::map<std::string, std::unique_ptr<OpModel>, std::less<>> models_;
+  std::map<std::string, std::unique_ptr<EnsembleModel>, std::less<>> op_models_;
+  std::map<OpKind, std::unique_ptr<EnsembleModel>> kind_models_;
+  std::unique_ptr<RooflineModel> roofline_;
 };
 
 }  // namespace opcast
