@@ -8,18 +8,22 @@ from __future__ import annotations
 import copy
 import csv
 import json
+import os
+import pickle
+import subprocess
+import sys
+from fnmatch import fnmatch
 from pathlib import Path
 
 import pandas as pd
 import pytest
 
 from opcast import catalogue as cat_mod
+from opcast import vocabulary
 from opcast.train import dataset
 from opcast.train import importers as im
-
-
-
-
+from opcast.train.importers import profiler
+from opcast.train.importers.records import parse_dim
 
 
 def q(op, inputs, output=None, attributes=None):
@@ -52,6 +56,21 @@ def cat():
         if e["name"] == "ttnn.linear":
             e["profiler"] = [{"op_code": k, "inputs": 3} for k in codes]
     return c
+
+
+def import_in_fresh_process(path: Path, cat: dict, tmp_path: Path) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """``importers.load(path, report=True)`` in a fresh process started with $OPCAST_CATALOGUE naming ``cat``:
+    the C++ parser that validates the queries reads its catalogue once per process, so only a process
+    started with ``cat`` accepts the queries of an op that ``cat`` adds or changes."""
+    catalogue_file = tmp_path / "ops.json"
+    catalogue_file.write_text(json.dumps(cat))
+    result = tmp_path / "imported.pkl"
+    code = ("import pickle, sys; from opcast.train import importers; "
+            "pickle.dump(importers.load(sys.argv[1], report=True, progress=False), open(sys.argv[2], 'wb'))")
+    run = subprocess.run([sys.executable, "-c", code, str(path), str(result)], capture_output=True, text=True,
+                         env={**os.environ, cat_mod.ENV_VAR: str(catalogue_file)})
+    assert run.returncode == 0, run.stderr
+    return pickle.loads(result.read_bytes())
 
 
 def write_csv(path: Path, header: list[str], rows: list[list]) -> Path:
@@ -250,7 +269,9 @@ def test_catalogue_loads_from_source_checkout():
 
 
 def test_catalogue_env_override(tmp_path, monkeypatch):
-    custom = {"ops": [{"name": "ttnn.foo", "kind": "eltwise_unary", "inputs": 1, "profiler": [{"op_code": "Foo"}]}]}
+    real = cat_mod.load_catalogue()
+    custom = {"schema_version": real["schema_version"], "kinds": real["kinds"],
+              "ops": [{"name": "ttnn.foo", "kind": "eltwise_unary", "inputs": 1, "profiler": [{"op_code": "Foo"}]}]}
     p = tmp_path / "ops.json"
     p.write_text(json.dumps(custom))
     monkeypatch.setenv(cat_mod.ENV_VAR, str(p))
@@ -404,44 +425,85 @@ def test_profiler_old_style(profiler_old, cat):
 
 
 def test_profiler_parsers():
-    assert im.parse_dim("64[50]") == 50
-    assert im.parse_dim("1[1]") == 1
-    assert im.parse_dim("32.0") == 32
-    assert im.parse_dim(7.0) == 7
-    with pytest.raises(im.UnmappableRow):
-        im.parse_dim("abc")
-    assert im.norm_memory("DEV_0_L1_BLOCK_SHARDED") == "L1_BLOCK_SHARDED"
-    assert im.norm_memory("DEV_1_L1_INTERLEAVED") == "L1_INTERLEAVED"
-    assert im.norm_memory("DEV_0_DRAM_INTERLEAVED") == "DRAM_INTERLEAVED"
-    assert im.norm_dtype("BFLOAT8_B") == "bfloat8_b"
-    assert im.norm_dtype("DataType::BFLOAT16") == "bfloat16"
+    assert parse_dim("64[50]") == 50
+    assert parse_dim("1[1]") == 1
+    assert parse_dim("32.0") == 32
+    assert parse_dim(7.0) == 7
     with pytest.raises(im.UnmappableRow) as e:
-        im.norm_dtype("UINT8")
-    assert e.value.reason == "unsupported_dtype"
-    assert im.op_type_of("{'binary_op_type': 'BinaryOpType::ADD'; 'activations': 'UnaryOpType::RELU'}") == "ADD"
-    assert im.op_type_of("{'op_chain': '{UnaryWithParam(op_type=UnaryOpType::EXP;param={})}'}") == "EXP"
-    assert im.op_type_of("{'op_type': 'GELU'}") == "GELU"
-    assert im.parse_core_grid("[(x=0;y=0) - (x=7;y=6)]; [(x=0;y=7) - (x=3;y=7)]") == (60, None)
-    assert im.parse_core_grid("[(x=1;y=2) - (x=2;y=2)]") == (2, [2, 1])
+        parse_dim("abc")
+    assert e.value.reason == "bad_shape"
+    assert profiler.memory("DEV_0_L1_BLOCK_SHARDED") == "L1_BLOCK_SHARDED"
+    assert profiler.memory("DEV_1_L1_INTERLEAVED") == "L1_INTERLEAVED"
+    assert profiler.memory("DEV_0_DRAM_INTERLEAVED") == "DRAM_INTERLEAVED"
+    with pytest.raises(im.UnmappableRow) as e:
+        profiler.memory("DEV_0_SYSTEM_MEMORY")
+    assert e.value.reason == "unsupported_memory"
+    assert profiler.op_type_of("{'binary_op_type': 'BinaryOpType::ADD'; 'activations': 'UnaryOpType::RELU'}") == "ADD"
+    assert profiler.op_type_of("{'op_chain': '{UnaryWithParam(op_type=UnaryOpType::EXP;param={})}'}") == "EXP"
+    assert profiler.op_type_of("{'op_type': 'GELU'}") == "GELU"
+    assert profiler.parse_core_grid("[(x=0;y=0) - (x=7;y=6)]; [(x=0;y=7) - (x=3;y=7)]") == (60, None)
+    assert profiler.parse_core_grid("[(x=1;y=2) - (x=2;y=2)]") == (2, [2, 1])
 
 
-def test_adding_an_op_to_the_catalogue_is_enough(profiler_new, cat):
+def test_words_the_parser_refuses_are_counted_skips(tmp_path, cat):
+    relu = "{'op_chain': '{UnaryWithParam(op_type=UnaryOpType::RELU;param={})}'}"
+
+    def tensor(y=32.0, x=256.0, layout="TILE", dtype="BFLOAT16", memory="DEV_0_DRAM_INTERLEAVED"):
+        return (1.0, 1.0, y, x, layout, dtype, memory)
+
+    rows = [
+        _old_row("UnaryDeviceOperation", "tt_dnn_device", relu, "", 8, 3000, [tensor(dtype="UINT8")], tensor()),
+        _old_row("UnaryDeviceOperation", "tt_dnn_device", relu, "", 8, 3000, [tensor(layout="STRIDED")], tensor()),
+        _old_row("UnaryDeviceOperation", "tt_dnn_device", relu, "", 8, 3000,
+                 [tensor(memory="DEV_0_SYSTEM_MEMORY")], tensor()),
+        _old_row("Matmul", "tt_dnn_device", "{}", "HiFi5", 8, 9000, [tensor(), tensor(256.0, 64.0)], tensor(x=64.0)),
+        # The spellings of enum-prefixed dtypes and of ttnn's Python layout names are read.
+        _old_row("UnaryDeviceOperation", "tt_dnn_device", relu, "", 8, 3000,
+                 [tensor(layout="Layout.TILE_LAYOUT", dtype="DataType::BFLOAT16")], tensor()),
+    ]
+    df, rep = im.load_file(write_csv(tmp_path / "ops_perf_results_words.csv", OLD_PROFILER_HEADER, rows),
+                           report=True, catalogue=cat)
+    assert summary(rep) == (5, 1, {"unsupported_dtype": 1, "unsupported_layout": 1, "unsupported_memory": 1,
+                                   "unsupported_math_fidelity": 1})
+    assert df["query"].tolist() == [q("ttnn.relu", [t([1, 1, 32, 256])], {"dtype": "bfloat16",
+                                                                          "memory": "DRAM_INTERLEAVED"})]
+
+    s = (1.0, 1.0, 64.0, 128.0)
+    dram_sharded = [("DRAM", "BLOCK_SHARDED"), ("DRAM", "INTERLEAVED"), ("DRAM", "INTERLEAVED")]
+    dram = [("DRAM", "INTERLEAVED")] * 3
+    sweep = write_csv(tmp_path / "sweep_words.csv", SWEEP_HEADER, [
+        _sweep_row("add", "BinaryDeviceOperation", ADD_DETAIL, 4.0, 8.0, (2.0, 2.0, 0.0, 0.0), s, dram_sharded, "",
+                   2000.0, "k1"),
+        _sweep_row("add", "BinaryDeviceOperation", ADD_DETAIL, 4.0, 8.0, None, s, dram, "FLOAT16", 2000.0, "k2"),
+        _sweep_row("add", "BinaryDeviceOperation", ADD_DETAIL, 4.0, 8.0, None, s, dram, "BFLOAT4_B", 2000.0, "k3"),
+    ])
+    df, rep = im.load_file(sweep, report=True)
+    assert summary(rep) == (3, 1, {"unsupported_memory": 1, "unsupported_dtype": 1})
+    assert df["in0_dtype"].tolist() == ["bfloat4_b"]
+
+
+def test_adding_an_op_to_the_catalogue_is_enough(profiler_new, cat, tmp_path):
     cat2 = copy.deepcopy(cat)
     assert "ttnn.erf" not in {e["name"] for e in cat["ops"]}
     cat["ops"].append({"name": "ttnn.erf", "kind": "eltwise_unary", "inputs": 1, "cycles_per_tile": 640,
                        "profiler": [{"op_code": "UnaryDeviceOperation", "op_type": "ERF"}]})
     cat["ops"].append({"name": "ttnn.embedding", "kind": "data_movement", "inputs": 1,
                        "profiler": [{"op_code": "EmbeddingsDeviceOperation"}]})
-    df, rep = im.load_file(profiler_new, report=True, catalogue=cat)
+    # $OPCAST_CATALOGUE reaches both the importer's routing and the C++ parser that validates the queries.
+    df, rep = import_in_fresh_process(profiler_new, cat, tmp_path)
     assert summary(rep) == (9, 8, {"missing_duration": 1})
     assert "ttnn.erf" in df["op"].tolist() and "ttnn.embedding" in df["op"].tolist()
+    # A catalogue= override routes rows to the new ops, but the parser of this process knows only the
+    # catalogue it started with and refuses their queries.
+    df, rep = im.load_file(profiler_new, report=True, catalogue=cat)
+    assert summary(rep) == (9, 6, {"query_refused": 2, "missing_duration": 1})
     # ... and removing one is enough for its rows to be skipped.
     cat2["ops"] = [e for e in cat2["ops"] if e["name"] not in ("ttnn.matmul", "ttnn.linear")]
     df2, rep2 = im.load_file(profiler_new, report=True, catalogue=cat2)
     assert "ttnn.linear" not in df2["op"].tolist() and summary(rep2)[2]["unknown_op_code"] == 2
 
 
-def test_profiler_input_count_routing(profiler_new, cat):
+def test_profiler_input_count_routing(profiler_new, cat, tmp_path):
     # A profiler match may carry "inputs"; without it, every input count maps to the entry, and the
     # entry's own input range decides whether the row is kept.
     for e in cat["ops"]:
@@ -455,23 +517,14 @@ def test_profiler_input_count_routing(profiler_new, cat):
     for e in cat["ops"]:
         if e["name"] == "ttnn.matmul":
             e["inputs"], e["optional_inputs"] = 3, 1
-    df = im.load_file(profiler_new, catalogue=cat)
+    # A matmul with a third input is a query only a parser that read this catalogue accepts.
+    df, _ = import_in_fresh_process(profiler_new, cat, tmp_path)
     assert df.loc[df["op_code"] == "MinimalMatmulOp", "op"].tolist() == ["ttnn.matmul"]
     for e in cat["ops"]:
         if e["name"] == "ttnn.linear":
             e["profiler"] = [{"op_code": "MinimalMatmulOp", "inputs": 3}]
     df = im.load_file(profiler_new, catalogue=cat)
     assert df.loc[df["op_code"] == "MinimalMatmulOp", "op"].tolist() == ["ttnn.linear"]
-
-
-def test_catalogue_env_var_reaches_the_importer(profiler_new, tmp_path, monkeypatch, cat):
-    cat["ops"].append({"name": "ttnn.erf", "kind": "eltwise_unary", "inputs": 1,
-                       "profiler": [{"op_code": "UnaryDeviceOperation", "op_type": "ERF"}]})
-    p = tmp_path / "ops.json"
-    p.write_text(json.dumps(cat))
-    monkeypatch.setenv(cat_mod.ENV_VAR, str(p))
-    df = im.load(profiler_new)
-    assert "ttnn.erf" in df["op"].tolist()
 
 
 # ------------------------------------------------------------------------------------------------
@@ -519,8 +572,8 @@ def test_load_folder_and_report(tmp_path, torp_exp, torp_matmul, profiler_new, p
     assert r.loc["notes.csv", "skip_unknown_format"] == 1
     assert (report["rows_read"] == report["rows_kept"] + report["rows_skipped"]).loc[report["format"] != "unknown"].all()
     assert (report.filter(like="skip_").sum(axis=1) == report["rows_skipped"]).loc[report["format"] != "unknown"].all()
-    for s in records["query"]:
-        im.validate_query(s)
+    for s in records["query"]:  # canonical JSON of a query the parser accepts
+        assert vocabulary.canonical_json(vocabulary.validate(s)) == s
     # Explicitly named unknown files are an error.
     with pytest.raises(ValueError, match="notes.csv"):
         im.load(sub / "notes.csv")
@@ -553,46 +606,21 @@ def test_empty_result_has_record_columns(tmp_path):
 
 
 # ------------------------------------------------------------------------------------------------
-# Query schema
-# ------------------------------------------------------------------------------------------------
-def test_make_query_is_canonical():
-    a = im.make_query("ttnn.add", [t([1, 32]), t([1, 32])], None, {"b": 1, "a": 2})
-    assert a == '{"attributes":{"a":2,"b":1},"inputs":[{"dtype":"bfloat16","layout":"TILE","memory":"DRAM_INTERLEAVED",' \
-                '"shape":[1,32]},{"dtype":"bfloat16","layout":"TILE","memory":"DRAM_INTERLEAVED","shape":[1,32]}],' \
-                '"op":"ttnn.add"}'
-    assert im.tensor_spec([32, 32], "bfloat16", "TILE", "L1_WIDTH_SHARDED", grid=[4, 2]) == \
-        t([32, 32], memory="L1_WIDTH_SHARDED", grid=[4, 2], core_count=8)
-    # Interleaved tensors carry no grid.
-    assert im.tensor_spec([32, 32], "bfloat16", "TILE", "L1_INTERLEAVED", grid=[4, 2]) == t([32, 32], memory="L1_INTERLEAVED")
-
-
-@pytest.mark.parametrize("bad", [
-    {"op": "exp", "inputs": [t([32])], "attributes": {}},
-    {"op": "ttnn.exp", "inputs": [], "attributes": {}},
-    {"op": "ttnn.exp", "inputs": [t([0, 32])], "attributes": {}},
-    {"op": "ttnn.exp", "inputs": [t([1] * 9)], "attributes": {}},
-    {"op": "ttnn.exp", "inputs": [t([32], dtype="float16")], "attributes": {}},
-    {"op": "ttnn.exp", "inputs": [t([32], memory="L1_ND_SHARDED")], "attributes": {}},
-    {"op": "ttnn.exp", "inputs": [t([32], core_count=4)], "attributes": {}},
-    {"op": "ttnn.exp", "inputs": [t([32], memory="L1_HEIGHT_SHARDED", grid=[4])], "attributes": {}},
-    {"op": "ttnn.exp", "inputs": [t([32], memory="L1_HEIGHT_SHARDED")], "attributes": {}},
-    {"op": "ttnn.exp", "inputs": [t([32])], "attributes": {}, "output": {"dtype": "bfloat16"}},
-    {"op": "ttnn.exp", "inputs": [t([32])]},
-    {"op": "ttnn.exp", "inputs": [dict(t([32]), extra=1)], "attributes": {}},
-])
-def test_validate_query_rejects(bad):
-    with pytest.raises(ValueError):
-        im.validate_query(bad)
-
-
-# ------------------------------------------------------------------------------------------------
 # The real data
 # ------------------------------------------------------------------------------------------------
+# Files of the shared data whose formats have no importer yet (a later issue adds them).
+NOT_YET_IMPORTABLE = ("matmul/ttmlir_decode/*.csv", "matmul/gemm_flops_n150_*.csv", "dashboard/eltwise_n150_daily.csv")
+
+
 @pytest.mark.shared_data
 def test_real_data_broad_facts(shared_data):
     data = shared_data
     records, report = im.load(data, report=True, progress=False)
-    assert (report["format"] != "unknown").all()
+    names = report["file"].map(lambda f: Path(f).relative_to(data).as_posix())
+    not_yet = names.map(lambda f: any(fnmatch(f, p) for p in NOT_YET_IMPORTABLE))
+    assert (report["format"] == "unknown").tolist() == not_yet.tolist()
+    assert all(names.map(lambda f: fnmatch(f, p)).any() for p in NOT_YET_IMPORTABLE)
+    assert not_yet.sum() == 31 and (~not_yet).sum() == 8
     assert {"ttnn.matmul", "ttnn.add", "ttnn.relu", "ttnn.exp"} <= set(records["op"])
     exp = records[records["source"] == "exp_wormhole_n150"]
     # TORP exp: 3,180 runs of identical rows; runs of 4 split into a DRAM- and an L1-output configuration,
@@ -610,8 +638,7 @@ def test_real_data_broad_facts(shared_data):
     # Host rows of the older SegFormer report are skipped and counted.
     seg = report[report["file"].str.contains("segformer")].iloc[0]
     assert seg["skip_host_op"] > 0 and seg["rows_read"] == seg["rows_kept"] + seg["rows_skipped"]
-    for s in records["query"].unique():
-        parsed = im.validate_query(s)
-        assert json.dumps(parsed, sort_keys=True, separators=(",", ":")) == s
+    for s in records["query"].unique():  # canonical JSON of a query the parser accepts
+        assert vocabulary.canonical_json(vocabulary.validate(s)) == s
     assert records["kernel_ns"].gt(0).all()
     assert not records[["op", "query", "kernel_ns", "source", "group"]].isna().any().any()

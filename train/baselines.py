@@ -16,8 +16,7 @@ from sklearn.neural_network import MLPRegressor
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
-DTYPES = ("bfloat16", "bfloat8_b", "bfloat4_b", "float32", "uint16", "uint32", "int32")
-MEMORIES = ("DRAM_INTERLEAVED", "L1_INTERLEAVED", "L1_HEIGHT_SHARDED", "L1_WIDTH_SHARDED", "L1_BLOCK_SHARDED")
+from ..vocabulary import DTYPES, MEMORIES
 
 
 def _tensor(t: dict | None) -> list[float]:
