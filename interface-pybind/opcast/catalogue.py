@@ -40,25 +40,8 @@ def _source_checkout_path() -> Path:
     return Path(__file__).resolve().parents[2] / "catalogue" / "ops.json"
 
 
-def _schema_path(catalogue_file: Path) -> Path:
-    """The schema beside the catalogue, else the package's or the checkout's (an $OPCAST_CATALOGUE copy
-    usually stands alone)."""
-    for candidate in (catalogue_file.with_name(SCHEMA_NAME), _source_checkout_path().with_name(SCHEMA_NAME)):
-        if candidate.is_file():
-            return candidate
-    from importlib import resources
-
-    return Path(str(resources.files("opcast").joinpath("data", SCHEMA_NAME)))
-
-
-def catalogue_path() -> Path:
-    """The ``ops.json`` that ``load_catalogue()`` reads (see the module docstring for the order)."""
-    env = os.environ.get(ENV_VAR)
-    if env:
-        p = Path(env).expanduser()
-        if not p.is_file():
-            raise FileNotFoundError(f"{ENV_VAR}={env!r} names no file")
-        return p
+def _built_in_path() -> Path:
+    """The catalogue this opcast was built with: the package's data file, else the checkout's."""
     try:
         from importlib import resources
 
@@ -75,6 +58,24 @@ def catalogue_path() -> Path:
         "op catalogue not found: neither the package data file opcast/data/ops.json "
         f"nor the source-checkout file {p} exists (set {ENV_VAR} to point at an ops.json)"
     )
+
+
+def _schema_path(catalogue_file: Path) -> Path:
+    """The schema beside the catalogue, else the one this opcast was built with (an $OPCAST_CATALOGUE
+    copy usually stands alone)."""
+    beside = catalogue_file.with_name(SCHEMA_NAME)
+    return beside if beside.is_file() else _built_in_path().with_name(SCHEMA_NAME)
+
+
+def catalogue_path() -> Path:
+    """The ``ops.json`` that ``load_catalogue()`` reads (see the module docstring for the order)."""
+    env = os.environ.get(ENV_VAR)
+    if env:
+        p = Path(env).expanduser()
+        if not p.is_file():
+            raise FileNotFoundError(f"{ENV_VAR}={env!r} names no file")
+        return p
+    return _built_in_path()
 
 
 @functools.lru_cache(maxsize=8)

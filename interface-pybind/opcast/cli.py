@@ -28,6 +28,8 @@ def _cmd_predict(args: argparse.Namespace) -> int:
     from .predict_file import predict_file
 
     counts = predict_file(predictor, Path(args.input), Path(args.output))
+    if counts["summary"] is not None:
+        print(counts["summary"].to_markdown(index=False, floatfmt=".3g"))
     print(f"{counts['answered']} rows answered, {counts['errors']} rows with an error column entry -> {args.output}",
           file=sys.stderr)
     return 0

@@ -2,9 +2,12 @@
 
 Input: a CSV in any importable format (TORP, tt-metal profiler report, sweep table), a CSV with a
 ``query`` column, or JSON lines of queries. Output: CSV, or JSON lines when the output name ends in
-.jsonl. Rows that cannot be answered get their reason in ``error`` and empty predictions; a line
-that is not UTF-8 text, or a CSV line with more fields than its header, is such a row: one bad line
-never costs the others their answers.
+.jsonl, with ``predicted_ns``, ``lo_ns``, ``hi_ns``, ``in_domain``, ``source`` (which tier answered) and
+``error`` added. Rows that cannot be answered get their own reason in ``error`` (the importer's:
+unknown op code X, measured on another architecture, ...) and empty predictions; a line that is not
+UTF-8 text, or a CSV line with more fields than its header, is such a row: one bad line never costs
+the others their answers. Where the file records measured times (a profiler report), a summary per
+op code compares measured and predicted device time.
 """
 
 from __future__ import annotations
@@ -18,8 +21,9 @@ import pandas as pd
 
 from .predictor import Predictor
 
-ADDED = ["predicted_ns", "lo_ns", "hi_ns", "in_domain", "error"]
+ADDED = ["predicted_ns", "lo_ns", "hi_ns", "in_domain", "source", "error"]
 JSON_LINES = (".jsonl", ".ndjson")
+PROFILER_DURATION = "DEVICE KERNEL DURATION [ns]"
 
 
 @dataclass
@@ -78,25 +82,71 @@ def _read_csv(path: Path) -> tuple[pd.DataFrame, list[str | None], str]:
     return pd.DataFrame(rows, columns=header, dtype=str), errors, good.getvalue()
 
 
-def _queries_for_rows(path: Path, table: pd.DataFrame, row_errors: list[str | None], good_text: str) -> list:
-    """One query (or None) per data row; rows without one get their reason in ``row_errors``."""
+@dataclass
+class Rows:
+    """Per data row of an input file: its query (or None), the measured time where the file records
+    one, and the name a summary groups it by (the profiler's OP CODE, else the op)."""
+
+    queries: list
+    measured_ns: list
+    group: list
+
+
+def _importable_rows(path: Path, table: pd.DataFrame, row_errors: list[str | None], good_text: str) -> Rows:
+    """Rows of a CSV in a measurement format (or with a ``query`` column); a row the importer skips gets
+    the importer's own reason in ``row_errors`` (unknown op code X, not Wormhole, ...)."""
+    n = len(table)
     if "query" in table.columns:
-        return [q if e is None else None for q, e in zip(table["query"], row_errors)]
+        return Rows([q if e is None else None for q, e in zip(table["query"], row_errors)], [None] * n,
+                    [None] * n)
     from .train import importers
 
     fmt = importers.detect_format(path, good_text)
     records = importers.load_file(path, fmt, text=good_text)
-    by_good_row = records.groupby("row")["query"].first()
-    good_rows = [i for i, e in enumerate(row_errors) if e is None]
-    queries: list = [None] * len(table)
-    for k, i in enumerate(good_rows):
-        queries[i] = by_good_row.get(k)
-        if queries[i] is None:
-            row_errors[i] = f"row not importable as a {fmt} query (unknown op or missing fields)"
-    return queries
+    by_good_row = records.groupby("row").first()
+    skipped = records.attrs["skipped_rows"]
+    rows = Rows([None] * n, [None] * n, [None] * n)
+    op_codes = table["OP CODE"] if "OP CODE" in table.columns else None
+    # A profiler report times every row, those no model can take too: the summary counts them all.
+    kernel_ns = pd.to_numeric(table.get(PROFILER_DURATION, pd.Series([None] * n)), errors="coerce")
+    for k, i in enumerate(i for i, e in enumerate(row_errors) if e is None):
+        if op_codes is not None:
+            rows.group[i] = op_codes.iloc[i].strip()
+        if pd.notna(kernel_ns.iloc[i]):
+            rows.measured_ns[i] = float(kernel_ns.iloc[i])
+        if k in by_good_row.index:
+            record = by_good_row.loc[k]
+            rows.queries[i], rows.measured_ns[i] = record["query"], float(record["kernel_ns"])
+            rows.group[i] = rows.group[i] or record["op"]
+        else:
+            row_errors[i] = f"not importable as a {fmt} row: {skipped.get(k, 'no query')}"
+    return rows
+
+
+def summary(out: pd.DataFrame) -> pd.DataFrame:
+    """Per group (op code) and in total, as tt-perf-report shows a report: rows, rows answered, the
+    device time of all rows, the measured and predicted device time of the answered ones, and the share
+    of those within ±10%."""
+    d = out.assign(answered=out["error"].isna(), measured=pd.to_numeric(out["measured_ns"]),
+                   predicted=pd.to_numeric(out["predicted_ns"]))
+    d["group"] = d["group"].fillna("(no op code)")
+    scored = d["answered"] & d["measured"].notna()
+    d["within"] = scored & ((d["predicted"] - d["measured"]).abs() <= 0.10 * d["measured"])
+
+    def one(g: pd.DataFrame) -> dict:
+        s = g[g["answered"] & g["measured"].notna()]
+        return {"rows": len(g), "answered": int(g["answered"].sum()), "device_us": g["measured"].sum() / 1e3,
+                "measured_us": s["measured"].sum() / 1e3, "predicted_us": s["predicted"].sum() / 1e3,
+                "within_10pct": s["within"].mean() if len(s) else float("nan")}
+
+    table = pd.DataFrame([{"op_code": k, **one(g)} for k, g in d.groupby("group", sort=False)])
+    table = table.sort_values("device_us", ascending=False)
+    return pd.concat([table, pd.DataFrame([{"op_code": "TOTAL", **one(d)}])], ignore_index=True)
 
 
 def predict_file(predictor: Predictor, input_path: Path, output_path: Path) -> dict:
+    """Writes every row of ``input_path`` with predictions added to ``output_path``; returns the counts
+    and, where the file records measured times, the per-op-code summary (``summary``)."""
     if not input_path.is_file():
         raise FileNotFoundError(f"--input {input_path}: no such file")
     if output_path.is_dir():
@@ -105,13 +155,14 @@ def predict_file(predictor: Predictor, input_path: Path, output_path: Path) -> d
         lines = _read_lines(input_path, has_header=False)
         table = pd.DataFrame({"query": lines.text})
         row_errors = list(lines.error)
-        queries = [q if e is None else None for q, e in zip(lines.text, row_errors)]
+        n = len(table)
+        rows = Rows([q if e is None else None for q, e in zip(lines.text, row_errors)], [None] * n, [None] * n)
     else:
         table, row_errors, good_text = _read_csv(input_path)
-        queries = _queries_for_rows(input_path, table, row_errors, good_text)
+        rows = _importable_rows(input_path, table, row_errors, good_text)
 
-    answerable = [i for i, q in enumerate(queries) if q is not None]
-    answers = predictor.predict_batch([queries[i] for i in answerable], errors="collect")
+    answerable = [i for i, q in enumerate(rows.queries) if q is not None]
+    answers = predictor.predict_batch([rows.queries[i] for i in answerable], errors="collect")
     out = table.copy()
     for col in ADDED:
         out[col] = pd.Series([None] * len(table), dtype=object)
@@ -121,6 +172,7 @@ def predict_file(predictor: Predictor, input_path: Path, output_path: Path) -> d
             for col in ("predicted_ns", "lo_ns", "hi_ns"):
                 out.at[i, col] = round(float(row[col]), 1)
             out.at[i, "in_domain"] = bool(row["in_domain"])
+            out.at[i, "source"] = row["source"]
         else:
             out.at[i, "error"] = row["error"]
     for i, e in enumerate(row_errors):
@@ -133,4 +185,7 @@ def predict_file(predictor: Predictor, input_path: Path, output_path: Path) -> d
     else:
         out.to_csv(output_path, index=False)
     n_err = int(out["error"].notna().sum())
-    return {"rows": len(out), "answered": len(out) - n_err, "errors": n_err}
+    counts = {"rows": len(out), "answered": len(out) - n_err, "errors": n_err, "summary": None}
+    if any(m is not None for m in rows.measured_ns):
+        counts["summary"] = summary(out.assign(measured_ns=rows.measured_ns, group=rows.group))
+    return counts

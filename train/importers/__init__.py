@@ -29,7 +29,8 @@ summary attached as ``records.attrs["import_report"]``; ``load(paths, report=Tru
 ``(records, report)``. Reasons: ``host_op`` (``(torch) ...`` rows), ``unknown_op_code`` (op code in
 no catalogue ``profiler`` list), ``unknown_op_type`` (op code known, op type not: e.g. Unary ERF),
 ``op_not_in_catalogue`` (TORP/sweep op missing from the catalogue), ``missing_duration``,
-``bad_shape``, ``unsupported_dtype``, ``unsupported_layout``, ``unsupported_memory``,
+``bad_shape``, ``not_wormhole`` (a profiler row measured on another chip: its DEVICE ARCH, or its
+firmware clock far from Wormhole's one cycle per ns), ``unsupported_dtype``, ``unsupported_layout``, ``unsupported_memory``,
 ``unsupported_math_fidelity`` (a word the query parser does not know), ``bad_one_hot``,
 ``inputs_outside_catalogue`` (more or fewer tensor inputs than the catalogue entry takes),
 ``sharding_unrecorded`` (a sharded tensor with neither grid nor core count: the query parser needs
@@ -105,6 +106,7 @@ class FileStats:
     rows_read: int = 0
     rows_kept: int = 0
     skipped: Counter = field(default_factory=Counter)
+    why_skipped: dict[int, str] = field(default_factory=dict)  # data row -> "reason: detail"
 
     def as_row(self) -> dict[str, Any]:
         d: dict[str, Any] = {"file": self.file, "format": self.format, "rows_read": self.rows_read,
@@ -147,6 +149,7 @@ def _import_file(path: Path, fmt_name: str | None, catalogue: dict[str, Any], te
             records.append(record(read_row(i, cells), fmt.name, str(path), i))
         except UnmappableRow as e:
             stats.skipped[e.reason] += 1
+            stats.why_skipped[i] = str(e)
     stats.rows_kept = len(records)
     frame = pd.DataFrame(records, columns=RECORD_COLUMNS) if records else _empty_records()
     if records:
@@ -165,7 +168,8 @@ def load_file(path: str | os.PathLike[str], fmt: str | None = None, *, report: b
     catalogue (a parsed ops.json dict) for routing rows to ops; ``text``, where given, is the file's CSV
     text as the caller read it (``path`` then only names it). The records' ``row`` is the 0-based data
     row of the file. The one-row summary is ``records.attrs["import_report"]``, also returned with
-    ``report=True``.
+    ``report=True``; why each skipped row was skipped (``"reason: detail"`` by data row) is
+    ``records.attrs["skipped_rows"]``.
 
     The queries are validated by the C++ parser, which knows the catalogue the library read when the
     process started ($OPCAST_CATALOGUE or the installed one): rows of an op that only ``catalogue`` adds
@@ -174,6 +178,7 @@ def load_file(path: str | os.PathLike[str], fmt: str | None = None, *, report: b
     frame, stats = _import_file(Path(path), fmt, cat, text)
     rep = _report_frame([stats])
     frame.attrs["import_report"] = rep
+    frame.attrs["skipped_rows"] = stats.why_skipped
     return (frame, rep) if report else frame
 
 

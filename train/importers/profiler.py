@@ -184,6 +184,27 @@ def _fused_activations(entry: dict[str, Any], attrs: dict[str, str]) -> list[str
     return acts
 
 
+# Wormhole's AI clock runs at 1 GHz: its firmware counts one cycle per ns (every row of the public
+# Wormhole reports gives exactly 1.00); Blackhole's runs at 1.35 GHz. Rows further than this from 1
+# were measured on another chip.
+_WORMHOLE_CYCLES_PER_NS = 1.0
+_CLOCK_TOLERANCE = 0.1
+
+
+def check_wormhole(r: dict[str, Any]) -> None:
+    """Refuses a row measured on another architecture: by its DEVICE ARCH column where the report has
+    one, else by its firmware clock (cycles per ns). Wormhole models never learn from or answer them."""
+    arch = r.get("DEVICE ARCH")
+    if not blank(arch) and "wormhole" not in str(arch).lower():
+        raise UnmappableRow("not_wormhole", f"DEVICE ARCH {str(arch).strip()}")
+    start, end = to_float(r.get("DEVICE FW START CYCLE")), to_float(r.get("DEVICE FW END CYCLE"))
+    ns = to_float(r.get("DEVICE FW DURATION [ns]"))
+    if start is not None and end is not None and ns:
+        rate = (end - start) / ns
+        if abs(rate - _WORMHOLE_CYCLES_PER_NS) > _CLOCK_TOLERANCE:
+            raise UnmappableRow("not_wormhole", f"firmware at {rate:.2f} cycles per ns (Wormhole: 1.00)")
+
+
 def _matches(columns: set[str]) -> bool:
     return all(c in columns for c in REQUIRED) and any(c.startswith("INPUT_0_W") for c in columns)
 
@@ -200,6 +221,7 @@ def _reader(rows: pd.DataFrame, stem: str, catalogue: dict[str, Any]) -> RowRead
         op_type_column = str(r.get("OP TYPE", "")).strip().lower()
         if op_code.startswith("(") or op_type_column == "python_fallback":
             raise UnmappableRow("host_op", op_code)
+        check_wormhole(r)
         attr_text = "" if blank(r.get("ATTRIBUTES")) else str(r["ATTRIBUTES"])
         attrs = parse_attributes(attr_text)
 
