@@ -29,7 +29,7 @@ def test_unknown_words_are_query_errors_listing_the_known_ones():
     with pytest.raises(opcast.QueryError, match="unknown dtype \"float64\"; expected bfloat16, .* or int32"):
         v.dtype("float64")
     with pytest.raises(opcast.QueryError, match="unknown memory config"):
-        v.memory_of("DRAM", "BLOCK_SHARDED")
+        v.memory_of("L2", "INTERLEAVED")
     assert v.memory_of("BufferType::L1", "TensorMemoryLayout.BLOCK_SHARDED") == v.L1_BLOCK_SHARDED
 
 

@@ -35,7 +35,7 @@ SUPERSEDED_SOURCES = {
 }
 
 # Columns that vary between the repeats of one configuration and are not carried into the aggregate.
-_PER_MEASUREMENT = {"kernel_ns", "file", "row", "config_key", "source"}
+_PER_MEASUREMENT = {"kernel_ns", "file", "row", "config_key", "source", "build"}
 
 
 def _check_records(records: pd.DataFrame) -> None:

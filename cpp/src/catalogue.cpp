@@ -45,13 +45,17 @@ Catalogue load() {
   }
   try {
     c.root = nlohmann::json::parse(c.text);
+    const nlohmann::json& defaults = c.root.at("kind_defaults");
     for (const auto& e : c.root.at("ops")) {
       OpInfo info;
       info.name = e.at("name").get<std::string>();
-      info.kind = parse_kind(e.at("kind").get<std::string>(), c.where);
+      const std::string kind = e.at("kind").get<std::string>();
+      info.kind = parse_kind(kind, c.where);
       info.max_inputs = e.at("inputs").get<int>();
       info.min_inputs = info.max_inputs - e.value("optional_inputs", 0);
-      info.cycles_per_tile = e.value("cycles_per_tile", 0.0);
+      info.cycles_per_tile = e.contains("cycles_per_tile") ? e["cycles_per_tile"].get<double>()
+                                                           : defaults.at(kind).at("cycles_per_tile").get<double>();
+      info.aliases = e.value("aliases", std::vector<std::string>{});
       if (e.contains("attributes")) info.default_math_fidelity = e["attributes"].value("math_fidelity", "");
       c.ops.push_back(std::move(info));
     }
@@ -74,10 +78,11 @@ const OpInfo* find_op(std::string_view name) {
   constexpr std::string_view prefix = "ttnn.", scoped = "ttnn::";
   if (name.substr(0, scoped.size()) == scoped) name.remove_prefix(scoped.size());
   const bool bare = name.substr(0, prefix.size()) != prefix;
+  auto matches = [&](std::string_view n) { return (bare ? n.substr(prefix.size()) : n) == name; };
   for (const auto& op : catalogue()) {
-    std::string_view n = op.name;
-    if (bare) n.remove_prefix(prefix.size());
-    if (n == name) return &op;
+    if (matches(op.name)) return &op;
+    for (const auto& alias : op.aliases)
+      if (matches(alias)) return &op;
   }
   return nullptr;
 }
@@ -90,6 +95,8 @@ nlohmann::json served_entry(const OpInfo& op) {
     nlohmann::json out = nlohmann::json::object();
     for (const char* key : {"name", "kind", "inputs", "optional_inputs", "cycles_per_tile", "attributes"})
       if (e.contains(key)) out[key] = e[key];
+    if (!out.contains("cycles_per_tile"))  // the kind's default, as written there
+      out["cycles_per_tile"] = the_catalogue().root.at("kind_defaults").at(e.at("kind").get<std::string>()).at("cycles_per_tile");
     return out;
   }
   throw ModelError("op " + op.name + " is not in " + the_catalogue().where);
@@ -97,7 +104,7 @@ nlohmann::json served_entry(const OpInfo& op) {
 
 std::optional<OpKind> kind_named(std::string_view name) {
   for (const OpKind kind : {OpKind::eltwise_unary, OpKind::eltwise_binary, OpKind::matmul, OpKind::normalization,
-                            OpKind::reduction, OpKind::data_movement})
+                            OpKind::reduction, OpKind::data_movement, OpKind::memory_move})
     if (name == to_string(kind)) return kind;
   return std::nullopt;
 }
@@ -110,6 +117,7 @@ const char* to_string(OpKind kind) {
     case OpKind::normalization: return "normalization";
     case OpKind::reduction: return "reduction";
     case OpKind::data_movement: return "data_movement";
+    case OpKind::memory_move: return "memory_move";
   }
   return "?";
 }

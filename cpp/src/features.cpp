@@ -114,7 +114,9 @@ double subblock_area(double per_core_m, double per_core_n) {
 // takes 57 us, into 64 height shards (every share starts in bank 0) 82 us, block shards (8 banks) 66.
 double l1_bank_conflict(const Query& q, const Work& w, const WormholeSpec& spec) {
   const OpKind kind = q.op->kind;
-  if (kind != OpKind::eltwise_unary && kind != OpKind::eltwise_binary && kind != OpKind::data_movement) return 0;
+  if (kind != OpKind::eltwise_unary && kind != OpKind::eltwise_binary && kind != OpKind::data_movement &&
+      kind != OpKind::memory_move)
+    return 0;
   bool reads_l1_interleaved = false;
   auto walked = [&](const TensorDesc& t) {
     return t.memory.buffer == BufferType::l1 && !t.memory.sharded() && t.layout == Layout::tile &&
@@ -181,11 +183,13 @@ Work work(const Query& q, const WormholeSpec& spec) {
   switch (q.op->kind) {
     case OpKind::eltwise_unary:
     case OpKind::eltwise_binary:
-    case OpKind::data_movement: {
+    case OpKind::data_movement:
+    case OpKind::memory_move: {
       w.cores = cores_for(q, w.tiles_out, spec);
       w.tiles_per_core = ceil_div(w.tiles_out, w.cores);
       w.math_cycles = w.tiles_per_core * cpt * dest_factor(a.dtype);
-      w.flops = q.op->kind == OpKind::data_movement ? 0.0 : static_cast<double>(q.output.volume());
+      const bool moves_only = q.op->kind == OpKind::data_movement || q.op->kind == OpKind::memory_move;
+      w.flops = moves_only ? 0.0 : static_cast<double>(q.output.volume());
       break;
     }
     case OpKind::matmul: {

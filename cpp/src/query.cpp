@@ -247,14 +247,17 @@ Layout layout_named(std::string_view name, const Path& field) {
   return static_cast<Layout>(i);
 }
 
+// The placements of kMemoryNames, in its order.
+constexpr std::array<MemoryConfig, kMemoryNames.size()> kMemoryConfigs = {
+    MemoryConfig{BufferType::dram, MemoryLayout::interleaved},    MemoryConfig{BufferType::l1, MemoryLayout::interleaved},
+    MemoryConfig{BufferType::l1, MemoryLayout::height_sharded},   MemoryConfig{BufferType::l1, MemoryLayout::width_sharded},
+    MemoryConfig{BufferType::l1, MemoryLayout::block_sharded},    MemoryConfig{BufferType::dram, MemoryLayout::height_sharded},
+    MemoryConfig{BufferType::dram, MemoryLayout::width_sharded},  MemoryConfig{BufferType::dram, MemoryLayout::block_sharded}};
+
 MemoryConfig memory_named(std::string_view name, const Path& field) {
-  static constexpr std::array<MemoryConfig, kMemoryNames.size()> kConfigs = {
-      MemoryConfig{BufferType::dram, MemoryLayout::interleaved}, MemoryConfig{BufferType::l1, MemoryLayout::interleaved},
-      MemoryConfig{BufferType::l1, MemoryLayout::height_sharded}, MemoryConfig{BufferType::l1, MemoryLayout::width_sharded},
-      MemoryConfig{BufferType::l1, MemoryLayout::block_sharded}};
   const int i = index_of(name, kMemoryNames);
   if (i < 0) fail(field, "unknown memory config \"" + std::string(name) + "\"; expected " + one_of(kMemoryNames));
-  return kConfigs[static_cast<std::size_t>(i)];
+  return kMemoryConfigs[static_cast<std::size_t>(i)];
 }
 
 MathFidelity math_fidelity_named(std::string_view name, const Path& field) {
@@ -314,19 +317,26 @@ void parse_shape(const Value& j, const Path& path, std::array<std::int64_t, kMax
 
 void parse_shape(const Value& j, const Path& path, TensorDesc& t) { parse_shape(j, path, t.dims, t.rank); }
 
+// Where shards can go: L1 shards on the 8x8 Tensix grid, DRAM shards on Wormhole's 12 DRAM banks
+// (ttnn names them as a 12x1 grid of DRAM cores).
+struct ShardGridBound {
+  int x, y;
+};
+ShardGridBound shard_grid_bound(BufferType b) { return b == BufferType::l1 ? ShardGridBound{8, 8} : ShardGridBound{12, 1}; }
+
 // Fills grid and core count of a sharded memory config from whatever the query gave.
 void complete_shard_grid(MemoryConfig& m, const Path& path) {
   if (!m.sharded()) {
     if (m.core_count != 0 || m.grid_x != 0)
-      fail(path, "grid / core_count given for an interleaved memory config; expected them only "
-                 "with L1_HEIGHT_SHARDED, L1_WIDTH_SHARDED or L1_BLOCK_SHARDED");
+      fail(path, "grid / core_count given for an interleaved memory config; expected them only with a *_SHARDED one");
     return;
   }
   if (m.core_count == 0 && m.grid_x == 0) fail(path, "sharded memory config needs \"grid\": [x, y] or \"core_count\"");
   if (m.grid_x == 0) {
-    // ttnn fills shard grids row by row over the 8-wide compute grid.
-    m.grid_x = std::min(m.core_count, 8);
-    m.grid_y = (m.core_count + 7) / 8;
+    // ttnn fills shard grids row by row over the grid (8 wide for L1, the 12 banks for DRAM).
+    const int width = shard_grid_bound(m.buffer).x;
+    m.grid_x = std::min(m.core_count, width);
+    m.grid_y = (m.core_count + width - 1) / width;
   }
   if (m.core_count == 0) m.core_count = m.grid_x * m.grid_y;
   if (m.core_count > m.grid_x * m.grid_y)
@@ -341,12 +351,14 @@ void parse_short_memory_fields(const Value& obj, const Path& path, MemoryConfig&
     const Path gp(path, "grid");
     if (!g->IsArray() || g->Size() != 2) fail(gp, "expected [x, y], got " + describe(*g));
     const Path x(gp, std::size_t{0}), y(gp, std::size_t{1});
-    m.grid_x = static_cast<int>(get_int((*g)[0], x, 1, 8));
-    m.grid_y = static_cast<int>(get_int((*g)[1], y, 1, 8));
+    const ShardGridBound bound = shard_grid_bound(m.buffer);
+    m.grid_x = static_cast<int>(get_int((*g)[0], x, 1, bound.x));
+    m.grid_y = static_cast<int>(get_int((*g)[1], y, 1, bound.y));
   }
   if (const Value* c = optional(obj, "core_count")) {
     const Path cp(path, "core_count");
-    m.core_count = static_cast<int>(get_int(*c, cp, 1, 64));
+    const ShardGridBound bound = shard_grid_bound(m.buffer);
+    m.core_count = static_cast<int>(get_int(*c, cp, 1, bound.x * bound.y));
   }
   complete_shard_grid(m, path);
 }
@@ -455,6 +467,7 @@ void parse_core_range_set(const Value& j, const Path& path, MemoryConfig& m) {
   if (j.IsObject()) ranges = &require(j, "ranges", path, "a list of core ranges");
   if (!ranges->IsArray() || ranges->Empty()) fail(path, "expected a non-empty list of core ranges");
   int max_x = -1, max_y = -1, cores = 0;
+  const ShardGridBound bound = shard_grid_bound(m.buffer);
   for (rapidjson::SizeType i = 0; i < ranges->Size(); ++i) {
     const Path rp(path, i);
     const Path sp(rp, "start"), ep(rp, "end");
@@ -462,17 +475,17 @@ void parse_core_range_set(const Value& j, const Path& path, MemoryConfig& m) {
     const Value& r = get_object((*ranges)[i], rp, "{start: {x, y}, end: {x, y}}");
     const Value& s = get_object(require(r, "start", rp, "{x, y}"), sp, "{x, y}");
     const Value& e = get_object(require(r, "end", rp, "{x, y}"), ep, "{x, y}");
-    auto sx = get_int(require(s, "x", sp, "int"), sxp, 0, 7);
-    auto sy = get_int(require(s, "y", sp, "int"), syp, 0, 7);
-    auto ex = get_int(require(e, "x", ep, "int"), exp, sx, 7);
-    auto ey = get_int(require(e, "y", ep, "int"), eyp, sy, 7);
+    auto sx = get_int(require(s, "x", sp, "int"), sxp, 0, bound.x - 1);
+    auto sy = get_int(require(s, "y", sp, "int"), syp, 0, bound.y - 1);
+    auto ex = get_int(require(e, "x", ep, "int"), exp, sx, bound.x - 1);
+    auto ey = get_int(require(e, "y", ep, "int"), eyp, sy, bound.y - 1);
     cores += static_cast<int>((ex - sx + 1) * (ey - sy + 1));
     max_x = std::max<int>(max_x, static_cast<int>(ex));
     max_y = std::max<int>(max_y, static_cast<int>(ey));
   }
   m.grid_x = max_x + 1;
   m.grid_y = max_y + 1;
-  m.core_count = std::min(cores, 64);
+  m.core_count = std::min(cores, bound.x * bound.y);
 }
 
 MemoryConfig parse_memory_config_object(const Value& mc, const Path& path) {
@@ -480,7 +493,6 @@ MemoryConfig parse_memory_config_object(const Value& mc, const Path& path) {
   const Path bp(path, "buffer_type"), lp(path, "memory_layout");
   m.buffer = buffer_from_enum(require(mc, "buffer_type", path, "a buffer type"), bp);
   m.layout = layout_from_enum(require(mc, "memory_layout", path, "a memory layout"), lp);
-  if (m.sharded() && m.buffer != BufferType::l1) fail(bp, "sharded tensors must live in L1");
   if (m.sharded()) {
     const Path sp(path, "shard_spec");
     const Value* spec = optional(mc, "shard_spec");
@@ -596,6 +608,8 @@ Shape derive_output_shape(const Query& q, const Value* attrs) {
       shape.dims[static_cast<std::size_t>(d)] = 1;
       return shape;
     }
+    case OpKind::memory_move:
+      return shape;  // a placement changes, the tensor does not
     case OpKind::data_movement:
       break;
   }
@@ -619,7 +633,14 @@ Shape derive_output_shape(const Query& q, const Value* attrs) {
     }
     return shape;
   }
-  if (name == "ttnn.permute" || name == "ttnn.reshape" || name == "ttnn.slice") {
+  if (name == "ttnn.embedding") {  // indices [..., S] look up rows of a [V, H] table: [..., S, H]
+    const TensorDesc& table = q.inputs[1];
+    if (a.rank >= kMaxRank) fail("inputs[0].shape", "embedding indices need rank < 8");
+    shape.dims[static_cast<std::size_t>(a.rank)] = table.dim(-1);
+    shape.rank = a.rank + 1;
+    return shape;
+  }
+  if (name == "ttnn.permute" || name == "ttnn.reshape" || name == "ttnn.slice" || name == "ttnn.pad") {
     const Value* s = attrs ? optional(*attrs, "shape") : nullptr;
     if (!s)
       fail("attributes.shape", "missing; " + name + " needs its result shape as \"attributes\": {\"shape\": [...]} "
@@ -634,10 +655,33 @@ Shape derive_output_shape(const Query& q, const Value* attrs) {
   return shape;  // layout and memory conversions keep the shape
 }
 
+// Edits (insertions, deletions, substitutions) that turn a into b.
+std::size_t edit_distance(std::string_view a, std::string_view b) {
+  std::vector<std::size_t> row(b.size() + 1);
+  for (std::size_t j = 0; j <= b.size(); ++j) row[j] = j;
+  for (std::size_t i = 1; i <= a.size(); ++i) {
+    std::size_t diagonal = row[0];
+    row[0] = i;
+    for (std::size_t j = 1; j <= b.size(); ++j) {
+      const std::size_t above = row[j];
+      row[j] = std::min({row[j] + 1, row[j - 1] + 1, diagonal + (a[i - 1] == b[j - 1] ? 0 : 1)});
+      diagonal = above;
+    }
+  }
+  return row[b.size()];
+}
+
 [[noreturn, gnu::cold, gnu::noinline]] void fail_unknown_op(std::string_view op_name) {
-  std::string known;
-  for (const auto& info : catalogue()) known += (known.empty() ? "" : ", ") + info.name;
-  throw QueryError("op", "unknown op \"" + std::string(op_name) + "\"; expected one of: " + known);
+  // The catalogue holds well over a hundred ops: name the closest few, not all.
+  std::vector<std::pair<std::size_t, const std::string*>> ranked;
+  for (const auto& info : catalogue()) ranked.emplace_back(edit_distance(op_name.substr(0, 64), info.name), &info.name);
+  const std::size_t shown = std::min<std::size_t>(5, ranked.size());
+  std::partial_sort(ranked.begin(), ranked.begin() + static_cast<std::ptrdiff_t>(shown), ranked.end());
+  std::string closest;
+  for (std::size_t i = 0; i < shown; ++i) closest += (i ? ", " : "") + *ranked[i].second;
+  throw QueryError("op", "unknown op \"" + std::string(op_name) + "\"; the catalogue (" +
+                             std::to_string(catalogue().size()) + " ops, catalogue/ops.json) has none of that name; "
+                             "closest: " + closest);
 }
 
 Query parse_query_object(const Value& root) {
@@ -705,10 +749,12 @@ Query parse_query_object(const Value& root) {
   check_elements(shape.dims, shape.rank, "output.shape", "the output shape the op derives,");
   q.output.dims = shape.dims;
   q.output.rank = shape.rank;
-  if (q.op->kind == OpKind::data_movement && q.op->name == "ttnn.to_layout" && attrs) {
+  if (q.op->name == "ttnn.to_layout" && attrs) {
     if (const Value* l = optional(*attrs, "layout"))
       q.output.layout = layout_named(get_string(*l, "attributes.layout", "TILE or ROW_MAJOR"), "attributes.layout");
   }
+  if (q.op->name == "ttnn.tilize") q.output.layout = Layout::tile;
+  if (q.op->name == "ttnn.untilize") q.output.layout = Layout::row_major;
   return q;
 }
 
@@ -913,8 +959,9 @@ const char* to_string(Layout l) { return kLayoutNames[static_cast<std::size_t>(l
 const char* to_string(MathFidelity f) { return kMathFidelityNames[static_cast<std::size_t>(f)]; }
 
 std::string memory_name(const MemoryConfig& m) {
-  if (m.buffer == BufferType::dram) return kMemoryNames[0];  // DRAM is never sharded (the parser refuses it)
-  return kMemoryNames[1 + static_cast<std::size_t>(m.layout)];
+  for (std::size_t i = 0; i < kMemoryConfigs.size(); ++i)
+    if (kMemoryConfigs[i].buffer == m.buffer && kMemoryConfigs[i].layout == m.layout) return kMemoryNames[i];
+  return "?";
 }
 
 DType parse_dtype(std::string_view name, const std::string& field) { return dtype_named(name, Path(field)); }

@@ -136,6 +136,49 @@ TEST(Query, NamesAsTtnnAndTtMetalWriteThem) {
   for (const char* name : kMathFidelityNames) EXPECT_STREQ(to_string(parse_math_fidelity(name, "f")), name);
 }
 
+// tt-mlir's DRAM-sharded decode matmuls keep their weights width-sharded over Wormhole's 12 DRAM banks.
+TEST(Query, DramShardedWeightsSpanTheDramBanks) {
+  const Query q = parse_query(R"({"op": "ttnn.matmul", "inputs": [)"
+                              R"({"shape": [1,1,32,2048], "dtype": "bfloat16", "layout": "TILE", "memory": "L1_WIDTH_SHARDED", "core_count": 64},)"
+                              R"({"shape": [1,1,2048,8192], "dtype": "bfloat8_b", "layout": "TILE", "memory": "DRAM_WIDTH_SHARDED", "core_count": 12}]})");
+  EXPECT_EQ(q.inputs[1].memory.buffer, BufferType::dram);
+  EXPECT_EQ(q.inputs[1].memory.layout, MemoryLayout::width_sharded);
+  EXPECT_EQ(q.inputs[1].memory.grid_x, 12);
+  EXPECT_EQ(q.inputs[1].memory.grid_y, 1);
+  EXPECT_EQ(memory_name(q.inputs[1].memory), "DRAM_WIDTH_SHARDED");
+  EXPECT_EQ(error_field(R"({"op": "ttnn.exp", "inputs": [{"shape": [32,32], "dtype": "bfloat16", "layout": "TILE", )"
+                        R"("memory": "DRAM_WIDTH_SHARDED", "grid": [12, 2]}]})"),
+            "inputs[0].grid[1]");
+  EXPECT_EQ(error_field(R"({"op": "ttnn.exp", "inputs": [{"shape": [32,32], "dtype": "bfloat16", "layout": "TILE", )"
+                        R"("memory": "DRAM_WIDTH_SHARDED", "core_count": 13}]})"),
+            "inputs[0].core_count");
+  // The TensorSpec form names DRAM banks as DRAM cores x 0..11.
+  const Query spec = parse_query(R"({"op": "ttnn.exp", "inputs": [{"tensor_spec": {"logical_shape": [32, 384], "tensor_layout": {)"
+                                 R"("dtype": 0, "memory_config": {"buffer_type": 0, "memory_layout": 3, "shard_spec": {"grid": [)"
+                                 R"({"start": {"x": 0, "y": 0}, "end": {"x": 11, "y": 0}}], "shape": [32, 32], "orientation": 0}}}}}]})");
+  EXPECT_EQ(spec.inputs[0].memory.core_count, 12);
+  EXPECT_EQ(memory_name(spec.inputs[0].memory), "DRAM_WIDTH_SHARDED");
+}
+
+// Ops named by an alias, and ops whose result a query derives from the op alone.
+TEST(Query, AliasesAndDerivedResultsOfDataMovementOps) {
+  const std::string t32 = R"({"shape": [1,1,64,96], "dtype": "bfloat16", "layout": "ROW_MAJOR", "memory": "DRAM_INTERLEAVED"})";
+  EXPECT_EQ(parse_query(R"({"op": "ttnn.sub", "inputs": [)" + t32 + "," + t32 + "]}").op->name, "ttnn.subtract");
+  EXPECT_EQ(parse_query(R"({"op": "ttnn::mul", "inputs": [)" + t32 + "]}").op->name, "ttnn.multiply");
+  const Query tilize = parse_query(R"({"op": "ttnn.tilize", "inputs": [)" + t32 + "]}");
+  EXPECT_EQ(tilize.output.layout, Layout::tile);
+  const Query emb = parse_query(R"({"op": "ttnn.embedding", "inputs": [{"shape": [8, 128], "dtype": "uint32", "layout": "ROW_MAJOR", "memory": "DRAM_INTERLEAVED"}, )"
+                                R"({"shape": [32000, 768], "dtype": "bfloat16", "layout": "ROW_MAJOR", "memory": "DRAM_INTERLEAVED"}]})");
+  EXPECT_EQ(emb.output.shape(), (std::vector<std::int64_t>{8, 128, 768}));
+  EXPECT_EQ(error_field(R"({"op": "ttnn.pad", "inputs": [)" + t32 + "]}"), "attributes.shape");
+  try {
+    parse_query(R"({"op": "ttnn.sqrtt", "inputs": [)" + t32 + "]}");
+    FAIL() << "expected a QueryError";
+  } catch (const QueryError& e) {
+    EXPECT_NE(std::string(e.what()).find("closest: ttnn.sqrt"), std::string::npos) << e.what();
+  }
+}
+
 TEST(Query, MatmulInnerDimMismatch) {
   const char* json = R"({"op": "ttnn.matmul", "inputs": [
     {"shape": [64, 96], "dtype": "bfloat16", "layout": "TILE", "memory": "DRAM_INTERLEAVED"},

@@ -109,6 +109,12 @@ def op_entries(catalogue: dict[str, Any] | None = None) -> dict[str, dict[str, A
     return {e["name"]: e for e in cat["ops"]}
 
 
+def op_entries_by_any_name(catalogue: dict[str, Any] | None = None) -> dict[str, dict[str, Any]]:
+    """Catalogue entries by TTNN op name and by each of their aliases (``ttnn.sub`` -> ttnn.subtract's)."""
+    cat = catalogue if catalogue is not None else load_catalogue()
+    return {name: e for e in cat["ops"] for name in [e["name"], *e.get("aliases", [])]}
+
+
 def op_entry(name: str, catalogue: dict[str, Any] | None = None) -> dict[str, Any] | None:
     """The entry for one TTNN op name, or None when the catalogue lacks it."""
     return op_entries(catalogue).get(name)

@@ -29,11 +29,15 @@ MATH_FIDELITIES: tuple[str, ...] = _core.MATH_FIDELITIES
 # added or removed there fails here, at import, not as a silently wrong string somewhere else.
 BFLOAT16, BFLOAT8_B, BFLOAT4_B, FLOAT32, UINT16, UINT32, INT32 = DTYPES
 TILE, ROW_MAJOR = LAYOUTS
-DRAM_INTERLEAVED, L1_INTERLEAVED, L1_HEIGHT_SHARDED, L1_WIDTH_SHARDED, L1_BLOCK_SHARDED = MEMORIES
+(DRAM_INTERLEAVED, L1_INTERLEAVED, L1_HEIGHT_SHARDED, L1_WIDTH_SHARDED, L1_BLOCK_SHARDED,
+ DRAM_HEIGHT_SHARDED, DRAM_WIDTH_SHARDED, DRAM_BLOCK_SHARDED) = MEMORIES
 LOFI, HIFI2, HIFI3, HIFI4 = MATH_FIDELITIES
 
-SHARDED: frozenset[str] = frozenset({L1_HEIGHT_SHARDED, L1_WIDTH_SHARDED, L1_BLOCK_SHARDED})
-L1: frozenset[str] = SHARDED | {L1_INTERLEAVED}
+L1_SHARDED: frozenset[str] = frozenset({L1_HEIGHT_SHARDED, L1_WIDTH_SHARDED, L1_BLOCK_SHARDED})
+# DRAM-sharded tensors are sharded over the 12 DRAM banks (tt-mlir's DRAM-sharded matmul weights).
+DRAM_SHARDED: frozenset[str] = frozenset({DRAM_HEIGHT_SHARDED, DRAM_WIDTH_SHARDED, DRAM_BLOCK_SHARDED})
+SHARDED: frozenset[str] = L1_SHARDED | DRAM_SHARDED
+L1: frozenset[str] = L1_SHARDED | {L1_INTERLEAVED}
 # Block-float dtypes store shared exponents per tile face: TILE layout only.
 BLOCK_FLOATS: frozenset[str] = frozenset({BFLOAT8_B, BFLOAT4_B})
 TILE_SIDE = 32

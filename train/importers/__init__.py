@@ -7,6 +7,9 @@ and reading their rows:
 ``torp_matmul``   TORP's height-sharded matmul sweep (:mod:`.torp_matmul`)
 ``profiler``      tt-metal ``ops_perf_results_*.csv`` of any version (:mod:`.profiler`)
 ``sweep_table``   the Wormhole perf-modelling sweep tables (:mod:`.sweep_table`)
+``dashboard``     the daily n150 eltwise dashboard, 259 ops over hundreds of builds (:mod:`.dashboard`)
+``ttmlir_decode`` tt-mlir's LLM decode matmuls with memory and program configs (:mod:`.ttmlir_decode`)
+``gemm_flops``    tt-metal's GEMM_FLOPS N150 tables, device time from utilisation (:mod:`.gemm_flops`)
 
 A new format is one module that defines ``FORMAT`` (:class:`.records.Format`) and one entry in
 ``_REGISTERED`` below. What the formats share, the record and the reading of a cell, is in
@@ -22,7 +25,8 @@ data row), ``op_code`` (profiler/sweep op code), ``n_inputs``, ``in0_shape``/``i
 ``out_dtype``, ``out_memory``, ``core_count`` (cores the op ran on or the shard grid's cores, as the
 source gives), ``num_tiles`` (32x32 tiles of input 0 after tile padding), ``config_key`` (sweep
 tables), ``assumed`` (``;``-separated list of query fields that are assumptions rather than recorded
-values).
+values), ``build`` (the tt-metal commit that measured it where the source records one, else what the
+source says of its build, else the source).
 
 Skipped rows are counted per file and reason. ``load(paths)`` returns the records with the per-file
 summary attached as ``records.attrs["import_report"]``; ``load(paths, report=True)`` returns
@@ -56,7 +60,7 @@ from typing import Any
 import pandas as pd
 
 from ... import catalogue as _catalogue
-from . import profiler, sweep_table, torp_exp, torp_matmul
+from . import dashboard, gemm_flops, profiler, sweep_table, torp_exp, torp_matmul, ttmlir_decode
 from .records import RECORD_COLUMNS, Format, UnmappableRow, make_group, record
 from .torp_exp import tt_metal_commit
 
@@ -66,7 +70,8 @@ __all__ = ["FORMATS", "RECORD_COLUMNS", "FileStats", "UnmappableRow", "detect_fo
 log = logging.getLogger(__name__)
 
 # A file is in the first format whose columns match.
-_REGISTERED: tuple[Format, ...] = (profiler.FORMAT, sweep_table.FORMAT, torp_matmul.FORMAT, torp_exp.FORMAT)
+_REGISTERED: tuple[Format, ...] = (profiler.FORMAT, sweep_table.FORMAT, torp_matmul.FORMAT, torp_exp.FORMAT,
+                                   dashboard.FORMAT, ttmlir_decode.FORMAT, gemm_flops.FORMAT)
 _BY_NAME = {f.name: f for f in _REGISTERED}
 FORMATS = tuple(_BY_NAME)
 

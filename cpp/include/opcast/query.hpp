@@ -31,17 +31,19 @@ inline constexpr int kNumDTypes = 7;
 inline constexpr std::array<const char*, kNumDTypes> kDTypeNames = {"bfloat16", "bfloat8_b", "bfloat4_b", "float32",
                                                                     "uint16",   "uint32",    "int32"};
 inline constexpr std::array<const char*, 2> kLayoutNames = {"TILE", "ROW_MAJOR"};
-// Buffer type and memory layout together, as the short form names a placement.
-inline constexpr std::array<const char*, 5> kMemoryNames = {"DRAM_INTERLEAVED", "L1_INTERLEAVED", "L1_HEIGHT_SHARDED",
-                                                            "L1_WIDTH_SHARDED", "L1_BLOCK_SHARDED"};
+// Buffer type and memory layout together, as the short form names a placement. DRAM-sharded
+// tensors (the weights of tt-mlir's DRAM-sharded decode matmuls) are sharded over DRAM banks.
+inline constexpr std::array<const char*, 8> kMemoryNames = {
+    "DRAM_INTERLEAVED",  "L1_INTERLEAVED",      "L1_HEIGHT_SHARDED",  "L1_WIDTH_SHARDED",
+    "L1_BLOCK_SHARDED",  "DRAM_HEIGHT_SHARDED", "DRAM_WIDTH_SHARDED", "DRAM_BLOCK_SHARDED"};
 inline constexpr std::array<const char*, 4> kMathFidelityNames = {"LoFi", "HiFi2", "HiFi3", "HiFi4"};
 
 struct MemoryConfig {
   BufferType buffer = BufferType::dram;
   MemoryLayout layout = MemoryLayout::interleaved;
-  int grid_x = 0;      // shard grid (bounding box of the cores), 0 when interleaved or unknown
+  int grid_x = 0;      // shard grid (bounding box of the cores, or of the DRAM banks), 0 when interleaved
   int grid_y = 0;
-  int core_count = 0;  // cores holding shards, 0 when interleaved
+  int core_count = 0;  // cores (or DRAM banks) holding shards, 0 when interleaved
   bool sharded() const { return layout != MemoryLayout::interleaved; }
 };
 
