@@ -15,7 +15,7 @@ import pytest
 
 import opcast
 from opcast import cli
-from opcast.train import fit
+from opcast.train import dataset, fit, importers
 
 TILE_BYTES = {"bfloat8": 1088, "bfloat16": 2048, "float32": 4096}
 
@@ -63,6 +63,9 @@ def test_training_writes_a_complete_manifest(trained):
     assert selection[manifest["target"]]["within_10pct"] == max(v["within_10pct"] for v in selection.values())
     assert (manifest["target"] == "ln_ratio_fitted_roofline") == ("fitted_roofline" in manifest)
     assert {"weights.bin", "member_0.bin", "member_2.bin", "metrics.json"} <= set(manifest["files"])
+    # The folder holds what the manifest lists, not the trainer's answers training derived its own from.
+    folder = {p.name for p in (root / "models" / "exp").iterdir()}
+    assert folder == set(manifest["files"]) | {fit.MANIFEST, fit.MANIFEST_CHECKSUM}
     assert len(manifest["domain"]["min"]) == len(opcast.feature_names())
     assert manifest["dataset"]["configurations"] == 12 * 6 * 3 * 2
     assert manifest["tt_metal_commit"] == {"exp": None}  # a file nobody published a tt-metal commit for
@@ -128,7 +131,7 @@ def test_cli_predict_keeps_rows_and_flags_errors(trained, tmp_path, capsys):
     assert cli.main(["predict", "--models", str(root / "models"), "--input", str(tmp_path / "in.csv"),
                      "--output", str(tmp_path / "out.csv")]) == 0
     out = pd.read_csv(tmp_path / "out.csv")
-    assert list(out.columns) == list(table.columns) + ["predicted_ns", "lo_ns", "hi_ns", "in_domain", "error"]
+    assert list(out.columns) == list(table.columns) + ["predicted_ns", "lo_ns", "hi_ns", "in_domain", "source", "error"]
     assert len(out) == 5 and out["predicted_ns"].isna().tolist() == [False, False, True, False, False]
     assert isinstance(out.loc[2, "error"], str) and out["error"].drop(index=2).isna().all()
     assert (out["predicted_ns"].drop(index=2) > 0).all()
@@ -233,8 +236,6 @@ def test_fitted_roofline_model_is_served_as_trained(tmp_path):
     data = tmp_path / "exp.csv"
     synthetic_exp_csv(data, seed=1)
     cfg = SMALL.replace(target="ln_ratio_fitted_roofline")
-    from opcast.train import dataset, importers
-
     configs = dataset.aggregate(importers.load(data))
     manifest, used = fit.fit_op("ttnn.exp", configs, tmp_path / "models", cfg, verbose=False)
     assert manifest["target"] == "ln_ratio_fitted_roofline"
@@ -252,6 +253,10 @@ def test_fitted_roofline_model_is_served_as_trained(tmp_path):
     assert np.median(np.abs(law / used["kernel_ns"].to_numpy() - 1)) < 0.1
     served = opcast.Predictor(tmp_path / "models").predict_batch(used["query"].tolist())
     assert served["predicted_ns"].to_numpy() == pytest.approx(used["predicted_ns"].to_numpy(), rel=1e-12)
+    # The manifest's metrics, computed before the folder was written, are those of the served answers.
+    test_rows = (used["split"] == "test").to_numpy()
+    served_test = [used.loc[test_rows, c].to_numpy() for c in ("kernel_ns", "predicted_ns", "lo_ns", "hi_ns")]
+    assert fit.accuracy(*served_test) == pytest.approx(manifest["metrics"]["test"], rel=1e-5)
     test = manifest["metrics"]["test"]
     assert test["within_10pct"] >= 0.8 and test["mape_median"] < 0.06, test
     # Folds hold whole shape groups of the training split; test configurations have none and no
@@ -262,6 +267,24 @@ def test_fitted_roofline_model_is_served_as_trained(tmp_path):
     assert used["out_of_fold_ns"].isna().to_numpy().tolist() == (~train).tolist()
     oof = fit.accuracy(used.loc[train, "kernel_ns"].to_numpy(), used.loc[train, "out_of_fold_ns"].to_numpy())
     assert oof == manifest["metrics"]["out_of_fold"]
+
+
+def test_measuring_refuses_a_folder_that_serves_other_answers(trained):
+    """The folder is written once and then served: an answer the predictor gives otherwise than training
+    computed it (beyond float32 noise), or from the memo where training did not, stops training."""
+    root, data, _ = trained
+    model_dir = root / "models" / "exp"
+    d = fit.op_data("ttnn.exp", dataset.aggregate(importers.load(data)), SMALL, verbose=False)
+    served = fit.serve(model_dir, d.configs["query"].tolist())
+    answers = served[list(fit.SERVED_COLUMNS)].astype(fit.SERVED_COLUMNS).assign(measured_program=False)
+    assert fit.measured(model_dir, d, answers)["predicted_ns"].equals(served["predicted_ns"])
+    wider = answers.copy()
+    wider.loc[3, "hi_ns"] *= 1 + 3 * fit.SERVED_TOLERANCE
+    with pytest.raises(RuntimeError, match=r"serves 1 of \d+ configurations otherwise than training computed"):
+        fit.measured(model_dir, d, wider)
+    from_memo = answers.assign(measured_program=np.arange(len(answers)) == 5)
+    with pytest.raises(RuntimeError, match=r"serves 1 of .*'measured_program': True"):
+        fit.measured(model_dir, d, from_memo)
 
 
 def test_cli_trains_on_every_group_without_a_test_split(tmp_path, capsys):

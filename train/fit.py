@@ -2,10 +2,13 @@
 
 For each op: features from the C++ library (the same code that serves queries), test shape groups
 held out, the training groups dealt into folds, the target ln(ns) or ln(ns / roofline), the trainer
-run cross-fitted (member k early-stops on fold k and trains on the others), an interval calibrated
-on the out-of-fold predictions, and a manifest with the training-domain bounds, held-out metrics
-and file checksums. The served model is then loaded back
-through :class:`opcast.Predictor` to measure it on the test groups: what is reported is what is served.
+run cross-fitted (member k early-stops on fold k and trains on the others) and answering every
+configuration (the members' mean and spread). From those answers, in this order: the out-of-fold
+errors, the target kept, the trimmed refit, the interval calibrated on the out-of-fold errors, the
+program memo decision, the served answers and their metrics. The model folder (weights, memo, a
+manifest with the training-domain bounds, metrics and file checksums) is then written once and
+served through :class:`opcast.Predictor`, which must give the answers computed for it: what is
+reported is what is served.
 """
 
 from __future__ import annotations
@@ -188,7 +191,9 @@ def _calibration(residual: np.ndarray, spread: np.ndarray, coverage: float) -> d
     sigma0 = float(np.median(residual))
     normalised = residual / np.maximum(np.sqrt(spread**2 + sigma0**2), 1e-12)
     k = float(np.quantile(normalised, min(1.0, np.ceil((n + 1) * coverage) / n), method="higher"))
-    return {"k": max(k, 1e-6), "sigma0": sigma0, "rows": int(n)}
+    # The configuration that sets k lies exactly on its interval's bound: 1e-5 more keeps it inside
+    # both as computed here and as served in float32, so the manifest's coverage is what users get.
+    return {"k": max(k * (1 + 1e-5), 1e-6), "sigma0": sigma0, "rows": int(n)}
 
 
 def calibrate_interval(residual: np.ndarray, spread: np.ndarray, coverage: float, classes: np.ndarray) -> dict:
@@ -227,14 +232,9 @@ def accuracy(measured: np.ndarray, predicted: np.ndarray, lo: np.ndarray | None 
     return out
 
 
-def _write_training_csv(path: Path, x: np.ndarray, y: np.ndarray, fold: np.ndarray, names: list[str],
-                        weight: np.ndarray | None) -> None:
-    frame = pd.DataFrame(x, columns=names)
-    frame["y"] = y
-    frame["fold"] = fold
-    if weight is not None:
-        frame["weight"] = weight
-    frame.to_csv(path, index=False, float_format="%.17g")
+def _write_csv(path: Path, names: list[str], columns: np.ndarray) -> None:
+    """A CSV for the trainer, every value round-trip exact (numpy writes it 4x faster than pandas)."""
+    np.savetxt(path, columns, fmt="%.17g", delimiter=",", header=",".join(names), comments="")
 
 
 def sample_weights(configs: pd.DataFrame, cfg: TrainConfig) -> np.ndarray | None:
@@ -245,10 +245,15 @@ def sample_weights(configs: pd.DataFrame, cfg: TrainConfig) -> np.ndarray | None
     return 1.0 / spread**2
 
 
+# What the trainer answers for the rows of its "score" file (train/trainer/README.md): the served
+# answers are computed from it, so it is not part of the model folder.
+SCORE_PREDICTIONS = "score_predictions.csv"
+
+
 def _trainer_config(op: str, cfg: TrainConfig, names: list[str], out_dir: Path) -> dict:
     return {
         "op": op, "features": names, "target": "y", "train": "train.csv", "fold_column": "fold",
-        "out_dir": str(out_dir),
+        "score": "score.csv", "out_dir": str(out_dir),
         "ensemble": {"members": cfg.members, "seed": 1234 + cfg.seed},
         "architecture": {"hidden_layers": list(cfg.hidden_layers), "activation": cfg.activation},
         "optimizer": {"name": "adam", "learning_rate": cfg.learning_rate, "batch_size": cfg.batch_size,
@@ -273,67 +278,45 @@ def _run_trainer(config_path: Path, log_prefix: str, verbose: bool) -> None:
 
 def fit_op(op: str, configs: pd.DataFrame, out_dir: Path, cfg: TrainConfig, *,
            verbose: bool = True) -> tuple[dict, pd.DataFrame]:
-    """Train, calibrate and write the model folder of one op.
+    """Train, calibrate and write the model folder of one op, then measure it as it is served.
 
     ``configs``: aggregated configurations of this op (``query``, ``kernel_ns``, ``group``), as
     ``dataset.aggregate`` gives them. With ``target="auto"`` each of ``AUTO_TARGETS`` is trained and
     the one with the most configurations within ±10% out of fold is kept. With ``trim_factor`` the
     kept target is trained once more without the training configurations it could not fit (see
-    ``trimmed_rows``). Returns the manifest and the configurations used (outliers left out) with
-    their ``split``, ``fold`` (-1 for test), the served ``predicted_ns``, ``lo_ns``, ``hi_ns``,
+    ``trimmed_rows``). Everything the manifest says is computed from the trainer's outputs; the folder
+    is written once and then served through :class:`opcast.Predictor`, which must give the answers
+    computed for it. Returns the manifest and the configurations used (outliers left out) with their
+    ``split``, ``fold`` (-1 for test), the served ``predicted_ns``, ``lo_ns``, ``hi_ns``,
     ``in_domain``, and ``out_of_fold_ns`` (training configurations as predicted by the member that
     never trained on them, trimmed ones by the served model; NaN for test).
     """
-    configs = configs.reset_index(drop=True)
-    x, roof, terms = design_matrix(configs)
-    outliers = roofline_outliers(configs["kernel_ns"].to_numpy(dtype=float), roof, cfg.outlier_factor)
-    if outliers.any():
-        if verbose:
-            print(f"[{op}] leaving out {int(outliers.sum())} configurations whose measured/roofline ratio is more than "
-                  f"{cfg.outlier_factor}x off the op's median", file=sys.stderr, flush=True)
-        keep = ~outliers
-        configs, x, roof, terms = configs[keep].reset_index(drop=True), x[keep], roof[keep], terms[keep]
-    split = dataset.split_groups(configs, cfg.test_fraction, seed=cfg.seed).to_numpy()
-    train = split == "train"
-    if configs.loc[train, "group"].nunique() < 2:
-        raise ValueError(f"{op}: cross-fitting needs at least 2 training shape groups, got "
-                         f"{configs.loc[train, 'group'].nunique()}")
-    fold = np.full(len(configs), -1)
-    fold[train] = dataset.fold_groups(configs[train], cfg.members, seed=cfg.seed).to_numpy()
-    ns = configs["kernel_ns"].to_numpy(dtype=float)
-    data = _OpData(op, configs, x, roof, terms, ns, split, fold, sample_weights(configs, cfg))
-
-    model_dir = out_dir / op_folder_name(op)
-    if model_dir.exists():
-        shutil.rmtree(model_dir)
+    d = op_data(op, configs, cfg, verbose)
     started = time.perf_counter()
     with tempfile.TemporaryDirectory(prefix=f"opcast_{op_folder_name(op)}_") as work:
         work = Path(work)
         candidates = AUTO_TARGETS if cfg.target == "auto" else (cfg.target,)
-        trained = {t: _train_target(data, train, cfg.replace(target=t), work / t, verbose) for t in candidates}
-        target = max(candidates, key=lambda t: _score(trained[t].metrics["out_of_fold"]))
-        if verbose and len(candidates) > 1:
-            scores = ", ".join(f"{t} {trained[t].metrics['out_of_fold']['within_10pct']:.1%}" for t in candidates)
-            print(f"[{op}] out-of-fold within ±10%: {scores}; keeping {target}", file=sys.stderr, flush=True)
-        model = trained[target]
-        trimmed = trimmed_rows(ns, model.predicted_ns, train, cfg.trim_factor)
+        trained = {t: train_ensemble(d, d.train, cfg.replace(target=t), work / t, verbose) for t in candidates}
+        target = chosen_target(d, trained, verbose)
+        ensemble = trained[target]
+        trimmed = trimmed_rows(d.ns, ensemble.predicted_ns, d.train, cfg.trim_factor)
         if trimmed.any():
             if verbose:
-                print(f"[{op}] training {target} again without {int(trimmed.sum())} of {int(train.sum())} training "
+                print(f"[{op}] training {target} again without {int(trimmed.sum())} of {int(d.train.sum())} training "
                       "configurations it could not fit", file=sys.stderr, flush=True)
-            model = _train_target(data, train & ~trimmed, cfg.replace(target=target), work / "trimmed", verbose)
-        model, memo_report = _with_program_memo(data, train, model, cfg, verbose)
-        model_dir.parent.mkdir(parents=True, exist_ok=True)
-        shutil.move(str(model.dir), str(model_dir))
-    manifest = model.manifest
-    manifest["training"]["seconds"] = round(time.perf_counter() - started, 1)
-    manifest["training"]["target_selection"] = {t: trained[t].metrics["out_of_fold"] for t in candidates}
-    manifest["dataset"]["outliers_left_out"] = int(outliers.sum())
-    manifest["dataset"]["trimmed_from_training"] = int(trimmed.sum())
-    manifest["program_memo"] = memo_report
-    write_manifest(model_dir, manifest)
-    used = configs.assign(split=split, fold=fold, predicted_ns=model.predicted_ns, lo_ns=model.lo_ns,
-                          hi_ns=model.hi_ns, in_domain=model.in_domain, out_of_fold_ns=model.out_of_fold_ns)
+            ensemble = train_ensemble(d, d.train & ~trimmed, cfg.replace(target=target), work / "trimmed", verbose)
+        interval = calibrated_interval(d, ensemble, cfg.coverage)
+        memo, memo_report = program_memo_decision(d, ensemble, cfg, verbose)
+        answers = served_answers(d, ensemble, interval, memo)
+        manifest = manifest_of(d, ensemble, interval=interval, metrics=accuracy_metrics(d, ensemble, answers),
+                               memo=memo, memo_report=memo_report,
+                               target_selection={t: out_of_fold_accuracy(d, trained[t]) for t in candidates},
+                               seconds=time.perf_counter() - started)
+        model_dir = write_model_folder(out_dir / op_folder_name(op), ensemble, memo, manifest)
+    served = measured(model_dir, d, answers)
+    used = d.configs.assign(split=d.split, fold=d.fold,
+                            **{c: served[c].to_numpy(dtype=t) for c, t in SERVED_COLUMNS.items()},
+                            out_of_fold_ns=ensemble.out_of_fold_ns)
     return manifest, used
 
 
@@ -361,47 +344,231 @@ class _OpData:
     terms: np.ndarray
     ns: np.ndarray
     split: np.ndarray
+    train: np.ndarray  # split == "train"
     fold: np.ndarray  # cross-fitting fold of each training configuration, -1 for test
     weight: np.ndarray | None
+    outliers_left_out: int
+
+
+def op_data(op: str, configs: pd.DataFrame, cfg: TrainConfig, verbose: bool) -> _OpData:
+    """The op's configurations without roofline outliers, their features, split and folds."""
+    configs = configs.reset_index(drop=True)
+    x, roof, terms = design_matrix(configs)
+    outliers = roofline_outliers(configs["kernel_ns"].to_numpy(dtype=float), roof, cfg.outlier_factor)
+    if outliers.any():
+        if verbose:
+            print(f"[{op}] leaving out {int(outliers.sum())} configurations whose measured/roofline ratio is more than "
+                  f"{cfg.outlier_factor}x off the op's median", file=sys.stderr, flush=True)
+        keep = ~outliers
+        configs, x, roof, terms = configs[keep].reset_index(drop=True), x[keep], roof[keep], terms[keep]
+    split = dataset.split_groups(configs, cfg.test_fraction, seed=cfg.seed).to_numpy()
+    train = split == "train"
+    if configs.loc[train, "group"].nunique() < 2:
+        raise ValueError(f"{op}: cross-fitting needs at least 2 training shape groups, got "
+                         f"{configs.loc[train, 'group'].nunique()}")
+    fold = np.full(len(configs), -1)
+    fold[train] = dataset.fold_groups(configs[train], cfg.members, seed=cfg.seed).to_numpy()
+    return _OpData(op, configs, x, roof, terms, configs["kernel_ns"].to_numpy(dtype=float), split, train, fold,
+                   sample_weights(configs, cfg), int(outliers.sum()))
 
 
 @dataclasses.dataclass
-class _Trained:
-    dir: Path
-    manifest: dict
-    metrics: dict
-    predicted_ns: np.ndarray
-    lo_ns: np.ndarray
-    hi_ns: np.ndarray
-    in_domain: np.ndarray
-    out_of_fold_ns: np.ndarray  # NaN outside the training rows
+class _Ensemble:
+    """One trainer run and what it answers for every configuration of the op."""
+
+    cfg: TrainConfig  # its target among them
+    dir: Path  # the trainer's outputs
+    rows: np.ndarray  # the configurations it trained on
+    coefficients: np.ndarray | None  # of the fitted roofline, for that target
+    log_ns: np.ndarray  # the ensemble's answer as the C++ predictor forms it: ln(base) + the members' mean
+    spread: np.ndarray  # the members' standard deviation, in log units
+    out_of_fold_ns: np.ndarray  # see out_of_fold_ns()
+    trainer: dict  # the trainer's metrics.json
+
+    @property
+    def predicted_ns(self) -> np.ndarray:
+        return np.exp(self.log_ns)
 
 
-def _train_target(d: _OpData, train: np.ndarray, cfg: TrainConfig, model_dir: Path, verbose: bool) -> _Trained:
-    """One cross-fitted trainer run on the ``train`` rows for ``cfg.target``, its interval, manifest and
-    served predictions."""
-    op, x = d.op, d.x
-    coefficients = fit_roofline(d.terms[train], d.ns[train]) if cfg.target == "ln_ratio_fitted_roofline" else None
-    y = target_of(d.ns, base_ns(cfg.target, d.roof, d.terms, coefficients))
+def train_ensemble(d: _OpData, rows: np.ndarray, cfg: TrainConfig, work: Path, verbose: bool) -> _Ensemble:
+    """One cross-fitted trainer run on the configurations ``rows`` for ``cfg.target``, answering every
+    configuration of the op."""
+    coefficients = fit_roofline(d.terms[rows], d.ns[rows]) if cfg.target == "ln_ratio_fitted_roofline" else None
+    base = base_ns(cfg.target, d.roof, d.terms, coefficients)
+    y = target_of(d.ns, base)
     names = list(_core.feature_names())
-    model_dir.mkdir(parents=True)
-    started = time.perf_counter()
-    with tempfile.TemporaryDirectory(prefix=f"opcast_{op_folder_name(op)}_") as work:
-        work = Path(work)
-        w = d.weight
-        _write_training_csv(work / "train.csv", x[train], y[train], d.fold[train], names,
-                            None if w is None else w[train])
-        (work / "config.json").write_text(json.dumps(_trainer_config(op, cfg, names, model_dir.resolve()), indent=2))
-        _run_trainer(work / "config.json", f"[{op} {cfg.target}]", verbose)
-    seconds = time.perf_counter() - started
+    work.mkdir(parents=True)
+    labels = {"y": y, "fold": d.fold} | ({} if d.weight is None else {"weight": d.weight})
+    _write_csv(work / "train.csv", names + list(labels), np.column_stack([d.x, *labels.values()])[rows])
+    _write_csv(work / "score.csv", names, d.x)
+    trainer_dir = work / "trainer"
+    (work / "config.json").write_text(json.dumps(_trainer_config(d.op, cfg, names, trainer_dir), indent=2))
+    _run_trainer(work / "config.json", f"[{d.op} {cfg.target}]", verbose)
+    if not (trainer_dir / SCORE_PREDICTIONS).is_file():
+        raise RuntimeError(f"{trainer_path()} wrote no {SCORE_PREDICTIONS}: it predates the config field 'score'; "
+                           "rebuild the package (scripts/setup.sh) or point OPCAST_TRAINER at a current build")
+    scores = pd.read_csv(trainer_dir / SCORE_PREDICTIONS)
+    log_ns = np.log(base) + scores["mean"].to_numpy()
+    holdout = pd.read_csv(trainer_dir / "holdout_predictions.csv")
+    return _Ensemble(cfg, trainer_dir, rows, coefficients, log_ns, scores["spread"].to_numpy(),
+                     out_of_fold_ns(d, rows, y, holdout["out_of_fold"].to_numpy(), np.exp(log_ns)),
+                     json.loads((trainer_dir / "metrics.json").read_text()))
 
-    holdout = pd.read_csv(model_dir / "holdout_predictions.csv")
-    out_of_fold_ns = np.full(len(y), np.nan)
-    out_of_fold_ns[train] = d.ns[train] * np.exp(holdout["out_of_fold"].to_numpy() - y[train])
 
-    train_meta = json.loads((model_dir / "metrics.json").read_text())
-    files = sorted(p.name for p in model_dir.iterdir() if p.is_file() and p.name not in (MANIFEST, MANIFEST_CHECKSUM))
-    configs = d.configs
+def out_of_fold_ns(d: _OpData, rows: np.ndarray, y: np.ndarray, out_of_fold: np.ndarray,
+                   predicted_ns: np.ndarray) -> np.ndarray:
+    """Each training configuration as predicted by members that never trained on it: the ``rows`` an
+    ensemble trained on by the members of the other folds (``out_of_fold``, the trainer's, in the
+    units of the target ``y``); the ones the trimmed refit left out, which no member trained on, by the
+    whole ensemble (``predicted_ns``). NaN for test."""
+    ns = np.full(len(y), np.nan)
+    ns[rows] = d.ns[rows] * np.exp(out_of_fold - y[rows])
+    left_out = d.train & ~rows
+    ns[left_out] = predicted_ns[left_out]
+    return ns
+
+
+def out_of_fold_accuracy(d: _OpData, ensemble: _Ensemble) -> dict:
+    return accuracy(d.ns[d.train], ensemble.out_of_fold_ns[d.train])
+
+
+def _score(metrics: dict) -> tuple[float, float]:
+    """How models are compared out of fold: more configurations within ±10%, then lower median APE."""
+    return metrics["within_10pct"], -metrics["mape_median"]
+
+
+def chosen_target(d: _OpData, trained: dict[str, _Ensemble], verbose: bool) -> str:
+    """The target whose ensemble is the better out of fold."""
+    scores = {t: out_of_fold_accuracy(d, e) for t, e in trained.items()}
+    target = max(trained, key=lambda t: _score(scores[t]))
+    if verbose and len(trained) > 1:
+        said = ", ".join(f"{t} {s['within_10pct']:.1%}" for t, s in scores.items())
+        print(f"[{d.op}] out-of-fold within ±10%: {said}; keeping {target}", file=sys.stderr, flush=True)
+    return target
+
+
+def interval_classes(d: _OpData) -> np.ndarray:
+    """Each configuration's values of ``INTERVAL_CLASS_FEATURES``."""
+    names = list(_core.feature_names())
+    return d.x[:, [names.index(name) for name in INTERVAL_CLASS_FEATURES]]
+
+
+def calibrated_interval(d: _OpData, ensemble: _Ensemble, coverage: float) -> dict:
+    """The interval calibrated on the out-of-fold errors of every training configuration.
+
+    Trimmed configurations are held out of every member, so their served answer is out of fold; they
+    are the configurations the model fits worst, and a calibration without them would be too narrow
+    for configurations like them."""
+    rows = d.train
+    residual = np.abs(np.log(ensemble.out_of_fold_ns[rows] / d.ns[rows]))
+    return calibrate_interval(residual, ensemble.spread[rows], coverage, interval_classes(d)[rows])
+
+
+def program_memo_decision(d: _OpData, ensemble: _Ensemble, cfg: TrainConfig,
+                          verbose: bool) -> tuple[program_memo.ProgramMemo | None, dict]:
+    """The program memo of the training configurations if it beats the ensemble out of fold on the
+    configurations whose program it holds, else None; and what was decided.
+
+    Out of fold for both: each fold's configurations are looked up in the memo of the other folds and
+    compared with the ensemble's out-of-fold predictions."""
+    train = d.train
+    memo = program_memo.build(d.op, d.x[train], d.ns[train], cfg.coverage)
+    if memo is None:
+        return None, {"used": False, "reason": "no program key for this op's kind, or fewer than "
+                      f"{program_memo.MIN_INTERVAL_RATIOS} training configurations share a program"}
+    memo_ns = np.full(len(d.ns), np.nan)
+    for f in np.unique(d.fold[train]):
+        others = train & (d.fold != f)
+        fold_memo = program_memo.build(d.op, d.x[others], d.ns[others], cfg.coverage)
+        if fold_memo is not None:
+            mine = train & (d.fold == f)
+            memo_ns[mine] = fold_memo.lookup(d.x[mine])
+    twins = ~np.isnan(memo_ns) & ~np.isnan(ensemble.out_of_fold_ns)
+    report = {"used": False, "features": memo.features, "programs": int(len(memo.table)),
+              "interval_ratio": list(memo.interval_ratio), "out_of_fold_rows": int(twins.sum())}
+    if twins.sum() < program_memo.MIN_OUT_OF_FOLD_ROWS:
+        report["reason"] = (f"fewer than {program_memo.MIN_OUT_OF_FOLD_ROWS} configurations run a program "
+                            "measured in another fold")
+        return None, report
+    report["out_of_fold"] = {"memo": accuracy(d.ns[twins], memo_ns[twins]),
+                             "model": accuracy(d.ns[twins], ensemble.out_of_fold_ns[twins])}
+    if _score(report["out_of_fold"]["memo"]) < _score(report["out_of_fold"]["model"]):
+        report["reason"] = "the model beats the memo out of fold on the configurations whose program was measured"
+        return None, report
+    if verbose:
+        v = report["out_of_fold"]
+        print(f"[{d.op}] serving {len(memo.table)} measured programs: out of fold, on {int(twins.sum())} configurations "
+              f"running one, {v['memo']['within_10pct']:.1%} within ±10% against the model's "
+              f"{v['model']['within_10pct']:.1%}", file=sys.stderr, flush=True)
+    report["used"] = True
+    return memo, report
+
+
+def training_domain(d: _OpData, ensemble: _Ensemble) -> dict:
+    """The feature ranges of the configurations the ensemble trained on; the predictor flags answers outside."""
+    x = d.x[ensemble.rows]
+    return {"min": x.min(axis=0).tolist(), "max": x.max(axis=0).tolist()}
+
+
+# The columns of an answer, as Predictor.predict_batch gives them, and their types.
+SERVED_COLUMNS = {"predicted_ns": float, "lo_ns": float, "hi_ns": float, "in_domain": bool}
+# The predictor's tolerance at the training-domain bounds (cpp/src/predictor.cpp).
+DOMAIN_EPSILON = 1e-9
+
+
+def served_answers(d: _OpData, ensemble: _Ensemble, interval: dict, memo: program_memo.ProgramMemo | None
+                   ) -> pd.DataFrame:
+    """What the C++ predictor answers for every configuration from the folder this training writes
+    (``SERVED_COLUMNS`` and ``measured_program``), computed from the trainer's outputs.
+
+    The ensemble answers base * exp(mean), its interval the half-width k * sqrt(spread^2 + sigma0^2)
+    in log units with the k and sigma0 of the configuration's class (the pooled ones for a class
+    without its own), in domain if every feature lies within the training range. A configuration
+    whose program is in the memo gets the memo's measurement and interval, in domain."""
+    pooled = (interval["k"], interval["sigma0"])
+    by_class = {tuple(c["key"]): (c["k"], c["sigma0"]) for c in interval["classes"]}
+    k, sigma0 = np.array([by_class.get(tuple(key), pooled) for key in interval_classes(d).tolist()]).T
+    half = k * np.sqrt(ensemble.spread**2 + sigma0**2)
+    domain = training_domain(d, ensemble)
+    answers = pd.DataFrame({
+        "predicted_ns": ensemble.predicted_ns, "lo_ns": np.exp(ensemble.log_ns - half),
+        "hi_ns": np.exp(ensemble.log_ns + half),
+        "in_domain": ((d.x >= np.array(domain["min"]) - DOMAIN_EPSILON)
+                      & (d.x <= np.array(domain["max"]) + DOMAIN_EPSILON)).all(axis=1),
+        "measured_program": False})
+    if memo is not None:
+        memo_ns = memo.lookup(d.x)
+        hit = ~np.isnan(memo_ns)
+        lo_ratio, hi_ratio = memo.interval_ratio
+        answers.loc[hit, "predicted_ns"] = memo_ns[hit]
+        answers.loc[hit, "lo_ns"] = memo_ns[hit] * lo_ratio
+        answers.loc[hit, "hi_ns"] = memo_ns[hit] * hi_ratio
+        answers.loc[hit, ["in_domain", "measured_program"]] = True
+    return answers
+
+
+def accuracy_metrics(d: _OpData, ensemble: _Ensemble, answers: pd.DataFrame) -> dict:
+    """The served answers' accuracy and interval coverage per split, and the out-of-fold accuracy."""
+    pred, lo, hi = (answers[c].to_numpy() for c in ("predicted_ns", "lo_ns", "hi_ns"))
+    metrics = {s: accuracy(d.ns[d.split == s], pred[d.split == s], lo[d.split == s], hi[d.split == s])
+               for s in dataset.SPLITS if (d.split == s).any()}
+    metrics["out_of_fold"] = out_of_fold_accuracy(d, ensemble)
+    return metrics
+
+
+def _model_files(ensemble: _Ensemble) -> list[str]:
+    """The trainer's outputs that belong in the model folder: all but its score predictions."""
+    return sorted(p.name for p in ensemble.dir.iterdir() if p.is_file() and p.name != SCORE_PREDICTIONS)
+
+
+def manifest_of(d: _OpData, ensemble: _Ensemble, *, interval: dict, metrics: dict,
+                memo: program_memo.ProgramMemo | None, memo_report: dict, target_selection: dict,
+                seconds: float) -> dict:
+    """The model folder's manifest: what was trained on what, how well, and every file's checksum."""
+    op, configs, train = d.op, d.configs, ensemble.rows
+    files = {name: sha256_file(ensemble.dir / name) for name in _model_files(ensemble)}
+    if memo is not None:
+        files[program_memo.FILE_NAME] = hashlib.sha256(memo.to_json().encode()).hexdigest()
     sources = sorted({s for v in configs.get("sources", pd.Series(dtype=str)).dropna() for s in str(v).split(";")})
     manifest = {
         "format": "opcast-model",
@@ -412,8 +579,8 @@ def _train_target(d: _OpData, train: np.ndarray, cfg: TrainConfig, model_dir: Pa
         # The fields of the op's catalogue entry the features read: the predictor refuses the folder
         # when they change, and only then (other ops, aliases and op codes may come and go).
         "catalogue_entry": json.loads(_core.catalogue_entry(op)),
-        "feature_names": names,
-        "target": cfg.target,
+        "feature_names": list(_core.feature_names()),
+        "target": ensemble.cfg.target,
         "dataset": {
             "hash": dataset.dataset_hash(configs),
             "configurations": int(len(configs)),
@@ -421,102 +588,68 @@ def _train_target(d: _OpData, train: np.ndarray, cfg: TrainConfig, model_dir: Pa
             "split_rows": {s: int((d.split == s).sum()) for s in dataset.SPLITS},
             "folds": int(len(np.unique(d.fold[train]))),
             "sources": sources,
+            "outliers_left_out": d.outliers_left_out,
+            "trimmed_from_training": int((d.train & ~train).sum()),
         },
         # Per source: the tt-metal build that measured it, where its publisher recorded one.
         "tt_metal_commit": {s: importers.tt_metal_commit(s) for s in sources},
-        "domain": {"min": x[train].min(axis=0).tolist(), "max": x[train].max(axis=0).tolist()},
-        "training": {"config": dataclasses.asdict(cfg), "seconds": round(seconds, 1), "trainer": train_meta},
-        "files": {name: sha256_file(model_dir / name) for name in files},
+        "domain": training_domain(d, ensemble),
+        "training": {"config": dataclasses.asdict(ensemble.cfg), "seconds": round(seconds, 1),
+                     "trainer": ensemble.trainer, "target_selection": target_selection},
+        "files": files,
         "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
         "opcast_version": _package_version(),
     }
-    if coefficients is not None:
-        manifest["fitted_roofline"] = {"terms": list(_core.roofline_term_names()), "coefficients": coefficients.tolist()}
-    return _calibrated(d, model_dir, manifest, out_of_fold_ns, cfg.coverage)
+    if ensemble.coefficients is not None:
+        manifest["fitted_roofline"] = {"terms": list(_core.roofline_term_names()),
+                                       "coefficients": ensemble.coefficients.tolist()}
+    manifest["interval"] = interval
+    manifest["metrics"] = metrics
+    manifest["program_memo"] = memo_report
+    return manifest
 
 
-def _calibrated(d: _OpData, model_dir: Path, manifest: dict, out_of_fold_ns: np.ndarray, coverage: float) -> _Trained:
-    """Calibrates the interval on the out-of-fold errors of every training configuration, then
-    measures the folder (``_served``).
-
-    Trimmed configurations are held out of every member, so their served answer is out of fold; they
-    are the configurations the model fits worst, and a calibration without them would be too narrow
-    for configurations like them. With k = 1 and no floor, the served half-width is the members'
-    spread, for those configurations as for the others."""
-    manifest["interval"] = {"coverage": coverage, "k": 1.0, "sigma0": 0.0}
+def write_model_folder(model_dir: Path, ensemble: _Ensemble, memo: program_memo.ProgramMemo | None,
+                       manifest: dict) -> Path:
+    """The model folder, written once: the trainer's weights and metrics, the memo if used, the manifest."""
+    if model_dir.exists():
+        shutil.rmtree(model_dir)
+    model_dir.mkdir(parents=True)
+    for name in _model_files(ensemble):
+        shutil.copyfile(ensemble.dir / name, model_dir / name)
+    if memo is not None:
+        (model_dir / program_memo.FILE_NAME).write_text(memo.to_json())
     write_manifest(model_dir, manifest)
+    return model_dir
+
+
+# Served answers come from float32 layers (cpp/src/ensemble.cpp), the computed ones from the
+# trainer's float64 forward pass. On the real Wormhole data they agree to 8e-7 relative and the
+# interval bounds to 7e-6, at exp's widest intervals (half-widths of 2.5 in log units, k ~7 times a
+# members' spread of ~0.35 that float32 moves by ~1e-6). A wrong base, class calibration or memo
+# entry moves an answer by far more.
+SERVED_TOLERANCE = 1e-4
+
+
+def measured(model_dir: Path, d: _OpData, answers: pd.DataFrame) -> pd.DataFrame:
+    """Every configuration as the C++ predictor serves it from ``model_dir``, checked against the
+    answers training computed for it (what the manifest's metrics describe)."""
     served = serve(model_dir, d.configs["query"].tolist())
-    pred = served["predicted_ns"].to_numpy(dtype=float)
-    spread = np.log(served["hi_ns"].to_numpy(dtype=float) / pred)
-    rows = d.split == "train"
-    out_of_fold_ns = np.where(rows & np.isnan(out_of_fold_ns), pred, out_of_fold_ns)
-    residual = np.abs(np.log(out_of_fold_ns[rows] / d.ns[rows]))
-    class_columns = [manifest["feature_names"].index(name) for name in INTERVAL_CLASS_FEATURES]
-    manifest["interval"] = calibrate_interval(residual, spread[rows], coverage, d.x[rows][:, class_columns])
-    return _served(d, model_dir, manifest, out_of_fold_ns)
-
-
-def _served(d: _OpData, model_dir: Path, manifest: dict, out_of_fold_ns: np.ndarray) -> _Trained:
-    """Writes the manifest, then measures the model folder through the serving path itself (and the
-    out-of-fold predictions, which no served answer gives)."""
-    write_manifest(model_dir, manifest)
-    served = serve(model_dir, d.configs["query"].tolist())
-    pred = served["predicted_ns"].to_numpy(dtype=float)
-    lo, hi = served["lo_ns"].to_numpy(dtype=float), served["hi_ns"].to_numpy(dtype=float)
-    split = d.split
-    manifest["metrics"] = {s: accuracy(d.ns[split == s], pred[split == s], lo[split == s], hi[split == s])
-                           for s in dataset.SPLITS if (split == s).any()}
-    oof = ~np.isnan(out_of_fold_ns)
-    manifest["metrics"]["out_of_fold"] = accuracy(d.ns[oof], out_of_fold_ns[oof])
-    write_manifest(model_dir, manifest)
-    return _Trained(model_dir, manifest, manifest["metrics"], pred, lo, hi, served["in_domain"].to_numpy(dtype=bool),
-                    out_of_fold_ns)
-
-
-def _score(metrics: dict) -> tuple[float, float]:
-    """How models are compared out of fold: more configurations within ±10%, then lower median APE."""
-    return metrics["within_10pct"], -metrics["mape_median"]
-
-
-def _with_program_memo(d: _OpData, train: np.ndarray, model: _Trained, cfg: TrainConfig,
-                       verbose: bool) -> tuple[_Trained, dict]:
-    """``model`` with the program memo of the ``train`` configurations added to its folder, if the memo
-    beats the model out of fold on the configurations whose program it holds; and what was decided.
-
-    Out of fold for both: each fold's configurations are looked up in the memo of the other folds and
-    compared with the model's out-of-fold predictions."""
-    memo = program_memo.build(d.op, d.x[train], d.ns[train], cfg.coverage)
-    if memo is None:
-        return model, {"used": False, "reason": "no program key for this op's kind, or fewer than "
-                       f"{program_memo.MIN_INTERVAL_RATIOS} training configurations share a program"}
-    memo_ns = np.full(len(d.ns), np.nan)
-    for f in np.unique(d.fold[train]):
-        others = train & (d.fold != f)
-        fold_memo = program_memo.build(d.op, d.x[others], d.ns[others], cfg.coverage)
-        if fold_memo is not None:
-            mine = train & (d.fold == f)
-            memo_ns[mine] = fold_memo.lookup(d.x[mine])
-    twins = ~np.isnan(memo_ns) & ~np.isnan(model.out_of_fold_ns)
-    report = {"used": False, "features": memo.features, "programs": int(len(memo.table)),
-              "interval_ratio": list(memo.interval_ratio), "out_of_fold_rows": int(twins.sum())}
-    if twins.sum() < program_memo.MIN_OUT_OF_FOLD_ROWS:
-        report["reason"] = (f"fewer than {program_memo.MIN_OUT_OF_FOLD_ROWS} configurations run a program "
-                            "measured in another fold")
-        return model, report
-    report["out_of_fold"] = {"memo": accuracy(d.ns[twins], memo_ns[twins]),
-                             "model": accuracy(d.ns[twins], model.out_of_fold_ns[twins])}
-    if _score(report["out_of_fold"]["memo"]) < _score(report["out_of_fold"]["model"]):
-        report["reason"] = "the model beats the memo out of fold on the configurations whose program was measured"
-        return model, report
-    if verbose:
-        v = report["out_of_fold"]
-        print(f"[{d.op}] serving {len(memo.table)} measured programs: out of fold, on {int(twins.sum())} configurations "
-              f"running one, {v['memo']['within_10pct']:.1%} within ±10% against the model's "
-              f"{v['model']['within_10pct']:.1%}", file=sys.stderr, flush=True)
-    report["used"] = True
-    path = memo.write(model.dir)
-    model.manifest["files"][path.name] = sha256_file(path)
-    return _served(d, model.dir, model.manifest, model.out_of_fold_ns), report
+    differs = served["source"].str.startswith("measured-program:").to_numpy() != answers["measured_program"].to_numpy()
+    differs |= served["in_domain"].to_numpy(dtype=bool) != answers["in_domain"].to_numpy()
+    for column in ("predicted_ns", "lo_ns", "hi_ns"):
+        computed = answers[column].to_numpy()
+        differs |= ~(np.abs(served[column].to_numpy(dtype=float) - computed) <= SERVED_TOLERANCE * computed)
+    if differs.any():
+        i = int(np.flatnonzero(differs)[0])
+        shown = list(SERVED_COLUMNS)
+        raise RuntimeError(
+            f"{model_dir}: the predictor serves {int(differs.sum())} of {len(differs)} configurations otherwise than "
+            f"training computed (relative tolerance {SERVED_TOLERANCE}); the first, {d.configs['query'][i]}: served "
+            f"{served.loc[i, shown + ['source']].to_dict()}, computed "
+            f"{answers.loc[i, shown + ['measured_program']].to_dict()}; the trainer (OPCAST_TRAINER) and the opcast "
+            "module must come from one build")
+    return served
 
 
 def serve(model_dir: Path, queries: list) -> pd.DataFrame:

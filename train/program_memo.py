@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import dataclasses
 import json
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -44,13 +43,13 @@ class ProgramMemo:
         keys = pd.DataFrame(_key_values(x, self.features), columns=self.features)
         return keys.merge(self.table, on=self.features, how="left")["ns"].to_numpy(dtype=float)
 
-    def write(self, model_dir: Path) -> Path:
-        path = model_dir / FILE_NAME
-        entries = [{"key": [float(v) for v in row[self.features]], "ns": float(row["ns"]),
-                    "configurations": int(row["configurations"])} for _, row in self.table.iterrows()]
-        path.write_text(json.dumps({"features": self.features, "interval_ratio": list(self.interval_ratio),
-                                    "entries": entries}) + "\n")
-        return path
+    def to_json(self) -> str:
+        """The text of ``FILE_NAME`` in a model folder, as the C++ predictor reads it."""
+        keys = self.table[self.features].to_numpy(dtype=float).tolist()
+        entries = [{"key": key, "ns": ns, "configurations": n} for key, ns, n in
+                   zip(keys, self.table["ns"].to_numpy(dtype=float).tolist(), self.table["configurations"].tolist())]
+        return json.dumps({"features": self.features, "interval_ratio": list(self.interval_ratio),
+                           "entries": entries}) + "\n"
 
 
 def _key_values(x: np.ndarray, features: list[str]) -> np.ndarray:

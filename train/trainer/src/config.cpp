@@ -174,6 +174,7 @@ Config load_config(const std::filesystem::path& path) {
   const std::string default_train = "train.csv", default_out = ".";
   c.train_csv = resolve(base, top.string("train", &default_train));
   c.out_dir = resolve(base, top.string("out_dir", &default_out));
+  if (top.find("score")) c.score_csv = resolve(base, top.string("score", nullptr));
 
   {
     Fields ens(top.object("ensemble"), file, "ensemble.");

@@ -32,6 +32,8 @@ struct Config {
   // Resolved against the config file's folder when relative.
   std::filesystem::path train_csv;
   std::filesystem::path out_dir;
+  // Rows to answer with the trained ensemble (features only); empty: none.
+  std::filesystem::path score_csv;
   std::size_t members = 5;
   std::uint64_t seed = 1234;
   std::vector<std::size_t> hidden_layers{64, 64};

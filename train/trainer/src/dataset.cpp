@@ -36,11 +36,16 @@ std::string unquote(const std::string& s) {
 
 bool blank(const std::string& s) { return s.find_first_not_of(" \t") == std::string::npos; }
 
-}  // namespace
+// The columns a file holds besides the features: a training file has a target and a fold column
+// and may have a weight column; a file to score has none (labels == nullptr).
+struct Labels {
+  const std::string& target;
+  const std::string& fold;
+  const std::string& weight;
+};
 
-Split read_split(const std::filesystem::path& path, const std::vector<std::string>& features,
-                 const std::string& target, const std::string& fold_column,
-                 const std::string& weight_column) {
+Split read_table(const std::filesystem::path& path, const std::vector<std::string>& features,
+                 const Labels* labels) {
   const std::string file = path.string();
   std::ifstream in(path);
   if (!in) throw InputError(file + ": cannot open CSV file");
@@ -60,8 +65,10 @@ Split read_split(const std::filesystem::path& path, const std::vector<std::strin
   const std::vector<std::string> header = split_fields(line);
   std::map<std::string, int> wanted;
   for (std::size_t j = 0; j < features.size(); ++j) wanted[features[j]] = int(j);
-  wanted[target] = -1;
-  wanted[fold_column] = -3;
+  if (labels) {
+    wanted[labels->target] = -1;
+    wanted[labels->fold] = -3;
+  }
   std::vector<int> dest(header.size());
   std::map<std::string, std::size_t> seen;
   bool has_weight = false;
@@ -69,18 +76,19 @@ Split read_split(const std::filesystem::path& path, const std::vector<std::strin
     const std::string name = unquote(header[k]);
     if (!seen.emplace(name, k).second)
       throw InputError(file + ": line 1: column \"" + name + "\" appears twice in the header");
-    if (name == weight_column) {
+    if (labels && name == labels->weight) {
       dest[k] = -2;
       has_weight = true;
       continue;
     }
     auto it = wanted.find(name);
     if (it == wanted.end())
-      throw InputError(file + ": line 1: column \"" + name +
-                       "\" is neither a config feature, the target \"" + target +
-                       "\", the fold column \"" + fold_column + "\" nor the weight column \"" +
-                       weight_column + "\" (header has " +
-                       std::to_string(header.size()) + " columns, config lists " +
+      throw InputError(file + ": line 1: column \"" + name + "\" is " +
+                       (labels ? "neither a config feature, the target \"" + labels->target +
+                                     "\", the fold column \"" + labels->fold +
+                                     "\" nor the weight column \"" + labels->weight + "\""
+                               : std::string("not a config feature (a file to score holds the features only)")) +
+                       " (header has " + std::to_string(header.size()) + " columns, config lists " +
                        std::to_string(features.size()) + " features)");
     dest[k] = it->second;
   }
@@ -124,8 +132,10 @@ Split read_split(const std::filesystem::path& path, const std::vector<std::strin
       }
     }
     s.x.insert(s.x.end(), row.begin(), row.end());
-    s.y.push_back(y);
-    s.fold.push_back(std::size_t(fold));
+    if (labels) {
+      s.y.push_back(y);
+      s.fold.push_back(std::size_t(fold));
+    }
     if (has_weight) s.weight.push_back(w);
     ++s.n_rows;
   }
@@ -134,9 +144,22 @@ Split read_split(const std::filesystem::path& path, const std::vector<std::strin
   if (has_weight) {
     double total = 0.0;
     for (double w : s.weight) total += w;
-    if (!(total > 0.0)) throw InputError(file + ": column \"" + weight_column + "\": all weights are 0");
+    if (!(total > 0.0)) throw InputError(file + ": column \"" + labels->weight + "\": all weights are 0");
   }
   return s;
+}
+
+}  // namespace
+
+Split read_split(const std::filesystem::path& path, const std::vector<std::string>& features,
+                 const std::string& target, const std::string& fold_column,
+                 const std::string& weight_column) {
+  const Labels labels{target, fold_column, weight_column};
+  return read_table(path, features, &labels);
+}
+
+Split read_features(const std::filesystem::path& path, const std::vector<std::string>& features) {
+  return read_table(path, features, nullptr);
 }
 
 Split fold_rows(const Split& s, std::size_t fold, bool held_out) {

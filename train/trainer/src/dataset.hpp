@@ -25,6 +25,10 @@ Split read_split(const std::filesystem::path& path, const std::vector<std::strin
                  const std::string& target, const std::string& fold_column,
                  const std::string& weight_column);
 
+// Reads the rows to score: a CSV whose header holds exactly the feature columns, in any order, under
+// the same rules and messages as read_split. y, weight and fold stay empty.
+Split read_features(const std::filesystem::path& path, const std::vector<std::string>& features);
+
 // The rows of `s` whose fold is (held_out) or is not (!held_out) `fold`, in file order.
 Split fold_rows(const Split& s, std::size_t fold, bool held_out);
 

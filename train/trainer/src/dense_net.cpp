@@ -1,5 +1,6 @@
 #include "dense_net.hpp"
 
+#include <algorithm>
 #include <cmath>
 #include <cstring>
 #include <fstream>
@@ -203,6 +204,20 @@ double predict_member(const EnsembleWeights& w, std::size_t m, const double* x_r
   std::vector<double> x(n);
   for (std::size_t j = 0; j < n; ++j) x[j] = (x_raw[j] - w.feature_mean[j]) / w.feature_std[j];
   return forward_standardized(w.members[m], x.data()) * w.y_std + w.y_mean;
+}
+
+EnsembleOutput predict_ensemble(const EnsembleWeights& w, const double* x_raw) {
+  double sum = 0.0, sum_sq = 0.0;
+  for (std::size_t m = 0; m < w.members.size(); ++m) {
+    const double y = predict_member(w, m, x_raw);
+    sum += y;
+    sum_sq += y * y;
+  }
+  const double n = double(w.members.size());
+  EnsembleOutput out;
+  out.mean = sum / n;
+  out.spread = std::sqrt(std::max(0.0, sum_sq / n - out.mean * out.mean));
+  return out;
 }
 
 }  // namespace opcast::trainer

@@ -54,4 +54,14 @@ double forward_standardized(const DenseMember& m, const double* x_std);
 // Member m's prediction in y units for one row of raw (unstandardized) features.
 double predict_member(const EnsembleWeights& w, std::size_t m, const double* x_raw);
 
+// The ensemble's answer to one row of raw features, in y units: the members' mean and their spread
+// (population std, from the sum and the sum of squares), as the serving library computes them
+// (cpp/src/ensemble.cpp). Serving runs the layers in float; this runs them in double: the two
+// differ by up to ~1e-6 of a y unit (README.md, "score_predictions.csv").
+struct EnsembleOutput {
+  double mean = 0.0;
+  double spread = 0.0;
+};
+EnsembleOutput predict_ensemble(const EnsembleWeights& w, const double* x_raw);
+
 }  // namespace opcast::trainer

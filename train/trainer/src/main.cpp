@@ -1,7 +1,8 @@
 // opcast_trainer --config CONFIG.json: trains one op's MLP ensemble and writes weights.bin,
-// member_<k>.bin, metrics.json and holdout_predictions.csv into the config's out_dir. Member k
-// trains on every fold but one and early-stops on that one (cross-fitting): together the members
-// learn from every row, and every row has predictions from members that never saw it.
+// member_<k>.bin, metrics.json and holdout_predictions.csv into the config's out_dir, and
+// score_predictions.csv when the config names rows to score. Member k trains on every fold but one
+// and early-stops on that one (cross-fitting): together the members learn from every row, and every
+// row has predictions from members that never saw it.
 // Contract and file formats: README.md next to this folder's CMakeLists.txt.
 #include <algorithm>
 #include <chrono>
@@ -36,7 +37,8 @@ constexpr double kSelfCheckTolerance = 1e-9;
 const char* kUsage =
     "usage: opcast_trainer --config CONFIG.json\n"
     "Trains an MLP ensemble for one op, cross-fitted over the folds of the CSV named in CONFIG.json,\n"
-    "and writes weights.bin, member_<k>.bin, metrics.json and holdout_predictions.csv to its out_dir.\n"
+    "and writes weights.bin, member_<k>.bin, metrics.json and holdout_predictions.csv to its out_dir\n"
+    "(and score_predictions.csv for the rows of the CSV its field 'score' names).\n"
     "Exit codes: 0 success, 1 internal or I/O error, 2 invalid config/CSV/arguments,\n"
     "3 self-check failed (exported weights disagree with mlpack).\n";
 
@@ -101,6 +103,11 @@ int run(int argc, char** argv) {
     throw InputError(cfg.config_path.string() + ": field 'ensemble.members' (" + std::to_string(cfg.members) +
                      ") must be at least the number of folds in " + cfg.train_csv.string() + " (" +
                      std::to_string(folds.size()) + "): every fold is held out by some member");
+  if (!cfg.score_csv.empty() && !std::filesystem::is_regular_file(cfg.score_csv))
+    throw InputError(cfg.config_path.string() + ": field 'score': no such file " + cfg.score_csv.string());
+  // Read before training, so that a bad file fails before any work is done.
+  const std::optional<Split> to_score =
+      cfg.score_csv.empty() ? std::nullopt : std::optional<Split>(read_features(cfg.score_csv, cfg.features));
 
   // One standardization for all members: weights.bin holds one scaler.
   const Scaler scaler = fit_scaler(rows);
@@ -191,6 +198,17 @@ int run(int argc, char** argv) {
       out << g17(out_of_fold[i]) << ',' << g17(rows.y[i]) << '\n';
     }
     if (!out) throw std::runtime_error("cannot write " + (cfg.out_dir / "holdout_predictions.csv").string());
+  }
+  // What the served model answers for every row to score (all of an op's configurations): its
+  // interval is calibrated on the spread, and the trimmed rows' errors come from the mean.
+  if (to_score) {
+    std::ofstream out(cfg.out_dir / "score_predictions.csv");
+    out << "mean,spread\n";
+    for (std::size_t i = 0; i < to_score->n_rows; ++i) {
+      const EnsembleOutput answer = predict_ensemble(reread, &to_score->x[i * to_score->n_features]);
+      out << g17(answer.mean) << ',' << g17(answer.spread) << '\n';
+    }
+    if (!out) throw std::runtime_error("cannot write " + (cfg.out_dir / "score_predictions.csv").string());
   }
 
   const double y_var = scaler.y_std * scaler.y_std;

@@ -195,13 +195,29 @@ double predict(const Weights& w, std::size_t m, const std::vector<double>& x_raw
 
 double rel(double a, double b) { return std::fabs(a - b) / std::max(1.0, std::fabs(b)); }
 
+// The first `n` rows of train.csv (features la, lb, c, k) as a file to score, its columns in another
+// order (k, c, lb, la), and after them the same rows with la moved past the training range.
+void write_rows_to_score(const fs::path& train_csv, const fs::path& file, std::size_t n) {
+  std::vector<std::string> header;
+  const auto rows = read_csv(train_csv, header);
+  std::ofstream out(file);
+  out << "k,c,lb,la\n";
+  for (const double la_shift : {0.0, 5.0})
+    for (std::size_t i = 0; i < n; ++i)
+      out << g17(rows[i][3]) << ',' << g17(rows[i][2]) << ',' << g17(rows[i][1]) << ',' << g17(rows[i][0] + la_shift)
+          << '\n';
+}
+
 // --- one real training run shared by the tests below ------------------------------------------
 class Trained : public ::testing::Test {
  protected:
   static void SetUpTestSuite() {
     dir_ = new fs::path(make_temp_dir("trained"));
     write_problem(*dir_ / "train.csv", 550, 1, false);
-    result_ = new RunResult(run_trainer(write_config(*dir_, base_config())));
+    write_rows_to_score(*dir_ / "train.csv", *dir_ / "score.csv", kScoredRows);
+    json cfg = base_config();
+    cfg["score"] = "score.csv";
+    result_ = new RunResult(run_trainer(write_config(*dir_, cfg)));
     if (result_->code == 0) metrics_ = new json(json::parse(std::ifstream(*dir_ / "out/metrics.json")));
   }
   static void TearDownTestSuite() {
@@ -214,6 +230,7 @@ class Trained : public ::testing::Test {
     ASSERT_EQ(result_->code, 0) << result_->err;
     ASSERT_NE(metrics_, nullptr);
   }
+  static constexpr std::size_t kScoredRows = 40;
   static fs::path* dir_;
   static RunResult* result_;
   static json* metrics_;
@@ -293,6 +310,37 @@ TEST_F(Trained, WeightsBinFollowsTheDocumentedLayout) {
   }
   for (int k = 0; k < 3; ++k)
     EXPECT_GT(fs::file_size(*dir_ / ("out/member_" + std::to_string(k) + ".bin")), 0u);
+}
+
+// score_predictions.csv is the ensemble's answer as serving computes it: the mean of the members and
+// their population std, here from the independent reader; on training rows the mean of the member
+// columns of holdout_predictions.csv.
+TEST_F(Trained, ScorePredictionsHoldTheMembersMeanAndSpread) {
+  const Weights w = read_weights_as_documented(*dir_ / "out/weights.bin");
+  std::vector<std::string> sh, ph, ah;
+  const auto scored = read_csv(*dir_ / "score.csv", sh);
+  const auto holdout = read_csv(*dir_ / "out/holdout_predictions.csv", ph);
+  const auto answers = read_csv(*dir_ / "out/score_predictions.csv", ah);
+  ASSERT_EQ(ah, (std::vector<std::string>{"mean", "spread"}));
+  ASSERT_EQ(answers.size(), 2 * kScoredRows);
+  double far_spread = 0, near_spread = 0;
+  for (std::size_t i = 0; i < answers.size(); ++i) {
+    const std::vector<double> x{scored[i][3], scored[i][2], scored[i][1], scored[i][0]};
+    double mean = 0, var = 0;
+    for (std::size_t m = 0; m < 3; ++m) mean += predict(w, m, x) / 3;
+    for (std::size_t m = 0; m < 3; ++m) var += std::pow(predict(w, m, x) - mean, 2) / 3;
+    EXPECT_LT(rel(answers[i][0], mean), 1e-9) << "row " << i;
+    EXPECT_NEAR(answers[i][1], std::sqrt(var), 1e-7) << "row " << i;
+    if (i < kScoredRows) {
+      EXPECT_LT(rel(answers[i][0], (holdout[i][1] + holdout[i][2] + holdout[i][3]) / 3), 1e-9) << "row " << i;
+      near_spread += answers[i][1] / kScoredRows;
+    } else {
+      far_spread += answers[i][1] / kScoredRows;
+    }
+  }
+  // Members trained on different folds disagree, and more where no fold reached.
+  EXPECT_GT(near_spread, 1e-3);
+  EXPECT_GT(far_spread, near_spread);
 }
 
 // Fold 0 lies where no other fold does and follows another law (y + 3): the member that holds it
@@ -438,6 +486,14 @@ const BadInput kBadInputs[] = {
     {"EmptyCsv",
      [](json&, const fs::path& d) { std::ofstream(d / "train.csv") << "la,lb,c,k,y,fold\n"; },
      "train.csv: no data rows"},
+    {"ScoreCsvWithTheTarget",
+     [](json& c, const fs::path& d) {
+       c["score"] = "score.csv";
+       std::ofstream(d / "score.csv") << "la,lb,c,k,y\n1,2,0.5,7,3\n";
+     },
+     "score.csv: line 1: column \"y\" is not a config feature"},
+    {"ScoreCsvMissing", [](json& c, const fs::path&) { c["score"] = "nope.csv"; },
+     "field 'score': no such file"},
     {"InvalidJson",
      [](json&, const fs::path& d) { std::ofstream(d / "raw_config.json") << "{\"op\": "; },
      "invalid JSON"},
