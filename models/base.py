@@ -7,8 +7,9 @@ import dataclasses
 from pathlib import Path
 from typing import Any, ClassVar
 
+from ..plans import Plan, Trace, default_plan
 from .params import ParamBuilder, ShapeOnly, read_config, read_state_dict, resolve_checkpoint
-from .trace import Plan, Trace, TraceBackend, default_plan
+from .trace import TraceBackend
 
 
 class SpecBase:
@@ -142,7 +143,7 @@ class OpModel:
             "channels": channels,
             "plan": plan.name,
             "num_parameters": self.num_parameters,
-            "output": out.spec.to_dict(),
+            "output": out.tensor.to_dict(),
         }
         self._bound = None  # placeholders are not worth keeping
         return be.trace

@@ -17,6 +17,8 @@ import json
 import sys
 from pathlib import Path
 
+from ..device.session import DEVICE_KINDS
+
 MODELS = ("patchtsmixer", "ttm")
 
 
@@ -58,7 +60,7 @@ def register_cli(subparsers) -> None:
     t.add_argument("--channels", type=int, help="input channels (default 7, ETTh2)")
     t.add_argument("--plan", metavar="FILE", help="plan JSON (default: the model's default plan)")
     t.add_argument("--out", metavar="FILE", help="write the trace as JSON (with --device: every op's device record)")
-    t.add_argument("--device", choices=("none", "mock", "wormhole"), default="none",
+    t.add_argument("--device", choices=("none", *DEVICE_KINDS), default="none",
                    help="none (default): the TraceBackend only. mock: run every op on ttnn's mock Wormhole n150 "
                         "(NO_DISPATCH graph capture per op, then dispatch; needs the Python 3.12 environment of "
                         "scripts/setup_mock.sh: .venv-mock/bin/opcast). wormhole: the same code on a real device "
@@ -99,11 +101,11 @@ def _spec_for(kind: str, mode: str | None, checkpoint: str | None):
 
 
 def cmd_trace(args) -> int:
-    from .trace import Plan, default_plan
+    from ..plans import Plan, default_plan
     from .validate import MODEL_CLASSES
 
     if args.write_default_plan:
-        Path(args.write_default_plan).write_text(json.dumps(default_plan(args.model).to_dict(), indent=1) + "\n")
+        default_plan(args.model).save(args.write_default_plan)
         print(f"wrote {args.write_default_plan}")
         return 0
     mode, spec = _spec_for(args.model, args.mode, args.checkpoint)
@@ -114,20 +116,22 @@ def cmd_trace(args) -> int:
     if args.device == "none":
         trace = model.trace(args.batch, channels=channels, plan=plan)
     else:
+        from ..device.environment import ttnn_available
+        from ..device.session import open_device
         from . import ttnn_backend as tb
 
-        if not tb.ttnn_available():
+        if not ttnn_available():
             print(f"error: --device {args.device} needs ttnn: run scripts/setup_mock.sh and use "
                   f".venv-mock/bin/opcast", file=sys.stderr)
             return 2
-        with tb.open_device(args.device) as device:
+        with open_device(args.device) as device:
             trace = tb.capture_model(model, args.batch, device=device, channels=channels, plan=plan,
                                      fallback=not args.no_fallback, device_kind=args.device)
     trace.meta["mode"] = mode
     if not args.quiet:
         print(trace.table())
         print()
-    unmatched = plan.unmatched_patterns(e["name"] for e in trace.ops)
+    unmatched = plan.unmatched_patterns(r.name for r in trace.ops)
     print(f"{args.model} ({mode}), batch {args.batch}, {channels} channels, plan {plan.name}: "
           f"{len(trace.ops)} ops, {model.num_parameters:,} parameters")
     print("  " + ", ".join(f"{op} x{n}" for op, n in trace.op_counts().items()))

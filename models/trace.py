@@ -1,310 +1,36 @@
-"""Op traces: the TraceBackend that records a model definition's ops without computing, and execution plans.
+"""The TraceBackend: a model definition's ops recorded under a plan, nothing computed.
 
-Running a model definition under :class:`TraceBackend` yields the op trace for (model, config, batch): one
-entry per op issued, in issue order, each ::
-
-    {"name": "mixers.0.patch_mixer.mlp.fc1", "op": "ttnn.linear",
-     "inputs": [{"shape": [1, 7, 16, 64], "dtype": "bfloat16", "layout": "TILE", "memory": "DRAM_INTERLEAVED"},
-                ...weight..., ...bias...],
-     "output": {"shape": [1, 7, 16, 128], ...},
-     "attributes": {"math_fidelity": "HiFi2"}}
-
-(without ``name`` this is exactly the predictor's query dict: see :meth:`Trace.queries`).  Shapes are logical
-(unpadded); input specs are the specs of the tensors that flow in (the producing op's output spec, or the
-weight/input placement from the plan).  Nothing is hand-listed: the trace is whatever the definition issues.
-
-Plans
------
-A plan (JSON) says where every tensor lives and how ops are configured; the trace applies it, host numerics
-ignore it.  Schema (every key optional)::
-
-    {
-      "name": "ttm-l1",
-      "defaults": {
-        "activation": {"memory": "L1_INTERLEAVED", "dtype": "bfloat16", "layout": "TILE"},
-        "weight":     {"memory": "DRAM_INTERLEAVED", "dtype": "bfloat16", "layout": "TILE"},
-        "input":      {"memory": "DRAM_INTERLEAVED", "dtype": "bfloat16", "layout": "TILE"}
-      },
-      "inputs": ["past_values"],                       # tensor names that are model inputs (not weights)
-      "op_types": {"ttnn.linear": {"math_fidelity": "HiFi2"}},   # per TTNN op
-      "ops": {"*.patch_mixer.*": {"memory": "DRAM_INTERLEAVED"},  # per op name: exact name or fnmatch glob
-              "head.linear": {"dtype": "float32", "program_config": {...}}},
-      "tensors": {"head.weight": {"dtype": "bfloat8_b"}}          # per weight/input name (glob)
-    }
-
-Resolution for an op: ``defaults.activation`` < ``op_types[op]`` < every matching ``ops`` entry in file order.
-``memory``, ``dtype`` and ``layout`` describe the op's output tensor; every other key (``math_fidelity``,
-``program_config``, ``compute_kernel_config``, ...) is copied into the op's ``attributes``.
-
-Sharded memory (``L1_HEIGHT_SHARDED``, ``L1_WIDTH_SHARDED``, ``L1_BLOCK_SHARDED``) takes ``"grid": [x, y]``
-and/or ``"core_count": n`` next to ``memory`` (the predictor's short form; ``sweeps.mock_device.memory_config``
-turns them into a ttnn shard spec for the op's output shape); they are part of the tensor spec, not attributes.
-Without either, the ttnn backend picks the most cores that split the output's tiles evenly.
-On a device (``ttnn_backend``) ``program_config`` of ``ttnn.linear`` / ``ttnn.matmul`` is
-``{"type": "MatmulMultiCoreReuseMultiCastProgramConfig", "compute_with_storage_grid_size": [x, y], ...}``
-(the keyword arguments of that ttnn class), ``math_fidelity`` a ttnn.MathFidelity name, and
-``compute_kernel_config`` the keyword arguments of ``ttnn.WormholeComputeKernelConfig``.
+Running a model definition under :class:`TraceBackend` yields the op trace for (model, config, batch):
+an :class:`opcast.plans.Trace` with one record per op issued, in issue order. Nothing is hand-listed:
+the trace is whatever the definition issues. Plans and traces, their JSON and their queries are
+defined in :mod:`opcast.plans`.
 """
 
 from __future__ import annotations
 
-import copy
-import fnmatch
-import json
 import math
-from dataclasses import dataclass, field
-from pathlib import Path
-from typing import Any, Iterable, Sequence
+from dataclasses import dataclass
+from typing import Any, Sequence
 
+from ..plans import TENSOR_KEYS, OpRecord, Plan, Trace, placed_tensor
+from ..vocabulary import Tensor
 from .backend import TTNN_OPS, Backend
-
-SPEC_KEYS = ("memory", "dtype", "layout", "grid", "core_count")
-MATH_FIDELITIES = ("LoFi", "HiFi2", "HiFi3", "HiFi4")
-MEMORY_CONFIGS = ("DRAM_INTERLEAVED", "L1_INTERLEAVED", "L1_HEIGHT_SHARDED", "L1_WIDTH_SHARDED",
-                  "L1_BLOCK_SHARDED")
-
-
-@dataclass
-class TensorSpec:
-    """The project's short-form tensor spec (``grid`` / ``core_count`` only for sharded memory, when given)."""
-
-    shape: tuple[int, ...]
-    dtype: str = "bfloat16"
-    layout: str = "TILE"
-    memory: str = "DRAM_INTERLEAVED"
-    grid: tuple[int, int] | None = None
-    core_count: int | None = None
-
-    @classmethod
-    def from_config(cls, shape, cfg: dict) -> "TensorSpec":
-        """The spec a plan entry (``memory``, ``dtype``, ``layout``, ``grid``, ``core_count``) gives ``shape``."""
-        sharded = "SHARDED" in str(cfg["memory"])
-        grid = cfg.get("grid") if sharded else None
-        core_count = cfg.get("core_count") if sharded else None
-        return cls(tuple(int(d) for d in shape), cfg["dtype"], cfg["layout"], cfg["memory"],
-                   tuple(int(g) for g in grid) if grid is not None else None,
-                   int(core_count) if core_count is not None else None)
-
-    def to_dict(self) -> dict:
-        out = {"shape": list(self.shape), "dtype": self.dtype, "layout": self.layout, "memory": self.memory}
-        if self.grid is not None:
-            out["grid"] = list(self.grid)
-        if self.core_count is not None:
-            out["core_count"] = self.core_count
-        return out
 
 
 @dataclass
 class TraceTensor:
     """A symbolic tensor: shape and placement, no data."""
 
-    spec: TensorSpec
+    tensor: Tensor
     producer: str  # op name, or "tensor:<name>" for uploaded weights/inputs
 
     @property
     def shape(self) -> tuple[int, ...]:
-        return self.spec.shape
+        return self.tensor.shape
 
     def __repr__(self) -> str:
-        return f"TraceTensor({list(self.spec.shape)}, {self.spec.dtype}, {self.spec.memory}, from {self.producer})"
-
-
-# ---------------------------------------------------------------------------------------------------------
-# Plans
-# ---------------------------------------------------------------------------------------------------------
-
-_BASE_DEFAULTS = {
-    "activation": {"memory": "DRAM_INTERLEAVED", "dtype": "bfloat16", "layout": "TILE"},
-    "weight": {"memory": "DRAM_INTERLEAVED", "dtype": "bfloat16", "layout": "TILE"},
-    "input": {"memory": "DRAM_INTERLEAVED", "dtype": "bfloat16", "layout": "TILE"},
-}
-
-
-class Plan:
-    """An execution plan: memory config / dtype / layout / op attributes per op name and per tensor."""
-
-    def __init__(self, data: dict | None = None):
-        data = copy.deepcopy(data or {})
-        self.data = data
-        self.name = data.get("name", "unnamed")
-        self.defaults = copy.deepcopy(_BASE_DEFAULTS)
-        for role, cfg in (data.get("defaults") or {}).items():
-            if role not in self.defaults:
-                raise ValueError(f"plan defaults: unknown role {role!r} (activation, weight, input)")
-            self.defaults[role].update(cfg)
-        self.inputs = set(data.get("inputs", ["past_values"]))
-        self.op_types = data.get("op_types") or {}
-        self.ops = _as_pattern_list(data.get("ops"))
-        self.tensors = _as_pattern_list(data.get("tensors"))
-        entries = ([("defaults", c) for c in self.defaults.values()]
-                   + [("op_types", c) for c in self.op_types.values()] + [("ops", c) for _, c in self.ops])
-        for where, cfg in entries:
-            fidelity = cfg.get("math_fidelity")
-            if fidelity is not None and str(fidelity).lower() not in {f.lower() for f in MATH_FIDELITIES}:
-                raise ValueError(f"plan {where}: unknown math_fidelity {fidelity!r}; one of {MATH_FIDELITIES}")
-            mem = cfg.get("memory")
-            if mem is not None and mem not in MEMORY_CONFIGS:
-                raise ValueError(f"plan {where}: unknown memory config {mem!r}; one of {MEMORY_CONFIGS}")
-            grid, cores = cfg.get("grid"), cfg.get("core_count")
-            if grid is not None and not (isinstance(grid, (list, tuple)) and len(grid) == 2
-                                         and all(isinstance(g, int) and g >= 1 for g in grid)):
-                raise ValueError(f"plan {where}: grid must be [x, y] with positive integers, got {grid!r}")
-            if cores is not None and not (isinstance(cores, int) and cores >= 1):
-                raise ValueError(f"plan {where}: core_count must be a positive integer, got {cores!r}")
-
-    @classmethod
-    def load(cls, path: str | Path) -> "Plan":
-        with open(path) as f:
-            return cls(json.load(f))
-
-    def to_dict(self) -> dict:
-        out = {"name": self.name, "defaults": self.defaults, "inputs": sorted(self.inputs),
-               "op_types": self.op_types, "ops": dict(self.ops), "tensors": dict(self.tensors)}
-        return copy.deepcopy(out)
-
-    def op_config(self, name: str, op: str) -> dict:
-        cfg = dict(self.defaults["activation"])
-        cfg.update(self.op_types.get(op, {}))
-        for pattern, entry in self.ops:
-            if pattern == name or fnmatch.fnmatchcase(name, pattern):
-                cfg.update(entry)
-        return cfg
-
-    def resolve(self, name: str, op: str, memory_config=None, **explicit) -> dict:
-        """The op's placement from the plan, with the arguments a call site passes explicitly winning
-        (as in ttnn); a different memory config drops the plan's shard grid."""
-        cfg = self.op_config(name, op)
-        if memory_config is not None:
-            if memory_config != cfg["memory"]:
-                cfg.pop("grid", None)
-                cfg.pop("core_count", None)
-            cfg["memory"] = memory_config
-        cfg.update({key: value for key, value in explicit.items() if value is not None})
-        return cfg
-
-    def tensor_config(self, name: str) -> dict:
-        role = "input" if name in self.inputs else "weight"
-        cfg = dict(self.defaults[role])
-        for pattern, entry in self.tensors:
-            if pattern == name or fnmatch.fnmatchcase(name, pattern):
-                cfg.update(entry)
-        return cfg
-
-    def unmatched_patterns(self, names: Iterable[str]) -> list[str]:
-        """``ops`` patterns that match no op name (typos in a plan)."""
-        names = list(names)
-        return [p for p, _ in self.ops if not any(p == n or fnmatch.fnmatchcase(n, p) for n in names)]
-
-
-def _as_pattern_list(entries) -> list[tuple[str, dict]]:
-    if not entries:
-        return []
-    if isinstance(entries, dict):
-        return [(k, dict(v)) for k, v in entries.items()]
-    out = []
-    for e in entries:  # list form: [{"match": "...", ...}, ...]
-        e = dict(e)
-        out.append((e.pop("match"), e))
-    return out
-
-
-def default_plan(model: str) -> Plan:
-    """The default plans: what the public TT-NN ports do.
-
-    TTM: activations in L1 (interleaved), weights in DRAM.  PatchTSMixer: everything DRAM interleaved.
-    """
-    act_mem = {"ttm": "L1_INTERLEAVED", "patchtsmixer": "DRAM_INTERLEAVED"}.get(model)
-    if act_mem is None:
-        raise ValueError(f"no default plan for model {model!r}")
-    return Plan({
-        "name": f"{model}-default-{act_mem.lower()}",
-        "defaults": {
-            "activation": {"memory": act_mem, "dtype": "bfloat16", "layout": "TILE"},
-            "weight": {"memory": "DRAM_INTERLEAVED", "dtype": "bfloat16", "layout": "TILE"},
-            "input": {"memory": "DRAM_INTERLEAVED", "dtype": "bfloat16", "layout": "TILE"},
-        },
-        "inputs": ["past_values"],
-        "op_types": {"ttnn.linear": {"math_fidelity": "HiFi2"}, "ttnn.matmul": {"math_fidelity": "HiFi2"}},
-    })
-
-
-# ---------------------------------------------------------------------------------------------------------
-# The trace
-# ---------------------------------------------------------------------------------------------------------
-
-
-@dataclass
-class Trace:
-    ops: list[dict] = field(default_factory=list)
-    tensors: list[dict] = field(default_factory=list)  # uploaded weights and inputs: name + spec
-    meta: dict = field(default_factory=dict)
-
-    def queries(self) -> list[dict]:
-        """The predictor's query dicts, one per op (the trace entries without ``name``, or the device record)."""
-        return [{k: e[k] for k in ("op", "inputs", "output", "attributes") if k in e} for e in self.ops]
-
-    def op_counts(self) -> dict[str, int]:
-        counts: dict[str, int] = {}
-        for e in self.ops:
-            counts[e["op"]] = counts.get(e["op"], 0) + 1
-        return dict(sorted(counts.items()))
-
-    def to_dict(self) -> dict:
-        return {**self.meta, "num_ops": len(self.ops), "op_counts": self.op_counts(), "ops": self.ops,
-                "tensors": self.tensors}
-
-    def to_json(self, path: str | Path | None = None, indent: int = 1) -> str:
-        text = json.dumps(self.to_dict(), indent=indent)
-        if path is not None:
-            Path(path).write_text(text + "\n")
-        return text
-
-    def table(self, max_name: int = 60) -> str:
-        """One row per op: name, ttnn op, input and output shapes, output dtype and memory config.
-
-        Entries run on a device (``ttnn_backend.capture_model``: they carry ``device``) add the memory config
-        actually used, L1 per core (KiB: the op's own peak, and with the L1 held by live tensors), whether that
-        fits, and the fallback (``DRAM`` when the plan's config was rejected or did not fit).
-        """
-        on_device = any("device" in e for e in self.ops)
-        head = ("#", "name", "ttnn op", "inputs", "output", "dtype", "memory")
-        rows = [head + (("ok", "L1/core KiB", "+live KiB", "fits", "fallback") if on_device else ())]
-        for i, e in enumerate(self.ops):
-            ins = " ".join(_fmt_shape(s["shape"]) for s in e["inputs"])
-            scalar = e["attributes"].get("scalar")
-            if scalar is not None:
-                ins += f" {scalar:g}"
-            name = e["name"] if len(e["name"]) <= max_name else "..." + e["name"][-(max_name - 3):]
-            d = e.get("device")
-            memory = format_memory(d["output"] if d and d.get("output") else e["output"])
-            row = (str(i), name, e["op"], ins, _fmt_shape(e["output"]["shape"]), e["output"]["dtype"], memory)
-            if on_device:
-                if d is None:
-                    row += ("", "", "", "", "")
-                else:
-                    row += ("yes" if d["ok"] else "NO", f"{d['l1_peak_per_core'] / 1024:.1f}",
-                            f"{d['l1_total_per_core'] / 1024:.1f}", "yes" if d["fits_l1"] else "NO",
-                            ("inserted" if e.get("inserted") else
-                             f"from {format_memory(d['planned'])}" if d["fallback"] else "-"))
-            rows.append(row)
-        widths = [max(len(r[c]) for r in rows) for c in range(len(rows[0]))]
-        lines = ["  ".join(cell.ljust(w) for cell, w in zip(r, widths)).rstrip() for r in rows]
-        lines.insert(1, "  ".join("-" * w for w in widths))
-        return "\n".join(lines)
-
-
-def _fmt_shape(shape) -> str:
-    return "[" + ",".join(str(d) for d in shape) + "]"
-
-
-def format_memory(spec: dict) -> str:
-    """DRAM_INTERLEAVED, or L1_HEIGHT_SHARDED(8x1) / L1_WIDTH_SHARDED(12 cores) with the shard placement."""
-    memory = spec.get("memory", "")
-    if spec.get("grid") is not None:
-        memory += "({}x{})".format(*spec["grid"])
-    elif spec.get("core_count") is not None:
-        memory += f"({spec['core_count']} cores)"
-    return memory
+        t = self.tensor
+        return f"TraceTensor({list(t.shape)}, {t.dtype}, {t.memory}, from {self.producer})"
 
 
 def _broadcast(a: Sequence[int], b: Sequence[int]) -> tuple[int, ...]:
@@ -326,10 +52,10 @@ def _norm_dim(dim: int, rank: int) -> int:
 
 
 class TraceBackend(Backend):
-    """Records every op with name, ttnn op, input/output specs and attributes; computes nothing.
+    """Records every op with name, ttnn op, input/output tensors and attributes; computes nothing.
 
-    Output specs come from the plan (``Plan.op_config``); weights/inputs get their spec from
-    ``Plan.tensor_config`` when uploaded with :meth:`from_torch` (which accepts anything with a ``.shape``).
+    Op outputs are placed by the plan (``Plan.op_config``), weights and inputs by ``Plan.tensor_config``
+    when uploaded with :meth:`from_torch` (which accepts anything with a ``.shape``).
     """
 
     name = "trace"
@@ -341,13 +67,15 @@ class TraceBackend(Backend):
 
     # -- tensors in and out -------------------------------------------------------------------------------
     def from_torch(self, tensor, *, name: str, dtype=None, layout=None, memory_config=None):
+        if name in self.trace.tensors:
+            raise ValueError(f"duplicate tensor name {name!r}: names must be unique within a trace")
         cfg = self.plan.tensor_config(name)
         if memory_config is not None and memory_config != cfg["memory"]:
             cfg = {k: v for k, v in cfg.items() if k not in ("grid", "core_count")}
         cfg.update({k: v for k, v in (("dtype", dtype), ("layout", layout), ("memory", memory_config)) if v})
-        spec = TensorSpec.from_config(tensor.shape, cfg)
-        self.trace.tensors.append({"name": name, **spec.to_dict()})
-        return TraceTensor(spec, f"tensor:{name}")
+        placed = placed_tensor(tensor.shape, cfg)
+        self.trace.tensors[name] = placed
+        return TraceTensor(placed, f"tensor:{name}")
 
     def to_torch(self, x):
         raise TypeError("TraceBackend computes nothing: there is no data to bring back")
@@ -362,17 +90,11 @@ class TraceBackend(Backend):
         self._names.add(name)
         op = TTNN_OPS[method]
         cfg = self.plan.resolve(name, op, memory_config, dtype=dtype, program_config=program_config)
-        spec = TensorSpec.from_config(out_shape, cfg)
-        attrs = {k: v for k, v in cfg.items() if k not in SPEC_KEYS}
+        output = placed_tensor(out_shape, cfg)
+        attrs = {k: v for k, v in cfg.items() if k not in TENSOR_KEYS}
         attrs.update(attributes or {})
-        self.trace.ops.append({
-            "name": name,
-            "op": op,
-            "inputs": [t.spec.to_dict() for t in inputs],
-            "output": spec.to_dict(),
-            "attributes": attrs,
-        })
-        return TraceTensor(spec, name)
+        self.trace.ops.append(OpRecord(name, op, [t.tensor for t in inputs], output, attrs))
+        return TraceTensor(output, name)
 
     @staticmethod
     def _check(x, what: str):

@@ -1,143 +1,61 @@
 """A ttnn backend for the model definitions: every op is the ttnn call of the same name, placed by the plan.
 
 This is the third execution of the one definition (after TorchBackend and TraceBackend).  The same code runs on
-ttnn's mock Wormhole n150 (``sweeps/mock_device.py``: ttnn 0.81.1, Python 3.12, ``.venv-mock``) and on a real
-Wormhole: the device handle is the only difference (:func:`open_device`), so the mock runs are the test of the
-hardware path, which cannot be run where opcast is developed.
+ttnn's mock Wormhole n150 (:mod:`opcast.device`: ttnn 0.81.1, Python 3.12, ``.venv-mock``) and on a real
+Wormhole: the device handle is the only difference (``opcast.device.open_device``), so the mock runs are the test
+of the hardware path, which cannot be run where opcast is developed.
 
 Placement: each op's output memory config, dtype and (matmul/linear) program config and math fidelity come from
 the plan (``Plan.op_config(name, op)``), each uploaded tensor's dtype / layout / memory from
 ``Plan.tensor_config(name)``.  Sharded outputs (``L1_HEIGHT/WIDTH/BLOCK_SHARDED`` with ``grid`` and/or
-``core_count``) become a ttnn shard spec for the op's output shape through ``mock_device.memory_config``; the
+``core_count``) become a ttnn shard spec for the op's output shape through ``opcast.device.memory_config``; the
 output shape comes from the op trace, so sharded plans need ``trace=`` (``capture_model`` passes it).  Ops take
 whatever their producers made as inputs, as in ttnn; where an op refuses one, see the fallback below.
 
 Two modes:
 
-* plain (``per_op=False``): the ops are issued one after another, e.g. inside one ``mock_device.capture``;
+* plain (``per_op=False``): the ops are issued one after another, e.g. inside one ``opcast.device.capture``;
 * per op (``per_op=True``, :func:`capture_model`, ``opcast trace --device mock``): every op runs first inside
-  its own NO_DISPATCH graph capture (``mock_device.capture_on``), which gives ttnn's verdict (ok / error), the
+  its own NO_DISPATCH graph capture (``opcast.device.capture_on``), which gives ttnn's verdict (ok / error), the
   op's L1 peak per core, the L1 already held by live tensors, whether the sum fits the L1 bank, and the device
   ops issued; then it is dispatched for real, so its output is a real device tensor (allocated by ttnn's
   allocator; on the mock device it holds no data) for the next op.  When ttnn rejects the plan's entry for an
   op (an error, an L1 total over the bank, or a failed allocation), the op falls back to DRAM interleaved (no
   program config), TT-Symbiote's behaviour, and the record says ``fallback: true`` and why; if even that is
   refused and an input sits in L1 (e.g. a sharded input the op does not take), those inputs are first moved to
-  DRAM with ``ttnn.to_memory_config``, recorded as explicit entries ``<op>.input<i>.to_dram``
-  (``inserted: true``).  An op that fails every way gets an empty DRAM tensor of its traced output spec, so the
+  DRAM with ``ttnn.to_memory_config``, recorded as explicit records ``<op>.input<i>.to_dram``
+  (``inserted: true``).  An op that fails every way gets an empty DRAM tensor of its traced output, so the
   run goes on and reports every op.
 
 Usage::
 
+    from opcast.device import open_device
     from opcast.models import ttnn_backend as tb
-    with tb.open_device("mock") as dev:                       # "wormhole": ttnn.open_device(0), same code after
-        result = tb.capture_model(model, batch=32, device=dev)   # a Trace: ops with a "device" record each
+    with open_device("mock") as dev:                          # "wormhole": ttnn.open_device(0), same code after
+        result = tb.capture_model(model, batch=32, device=dev)   # a Trace: every record with a DeviceRun
     print(result.table())
 """
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
-import importlib.util
 import json
-import math
 import time
-from typing import Any, Callable, Iterator, Sequence
+from typing import Any, Callable, Sequence
 
 import numpy as np
 
-from ..sweeps import mock_device as md
+from .. import vocabulary
+from ..device.capture import REJECTIONS, CaptureResult, capture_on, clean_error
+from ..device.environment import import_ttnn
+from ..device.session import device_info
+from ..device.tensors import auto_shard, empty, from_numpy, memory_config, short_form, ttnn_dtype, ttnn_math_fidelity
+from ..plans import DeviceRun, OpRecord, Plan, Trace, default_plan, format_memory
 from .backend import Backend
 from .params import ShapeOnly
-from .trace import Plan, Trace, format_memory, default_plan
 
-DEVICES = ("mock", "wormhole")
-DRAM = "DRAM_INTERLEAVED"
-SHARDED = ("L1_HEIGHT_SHARDED", "L1_WIDTH_SHARDED", "L1_BLOCK_SHARDED")
 PLACEMENT_KEYS = ("memory", "grid", "core_count")
 MAX_ERROR_CHARS = 600
-
-
-def ttnn_available() -> bool:
-    """Whether ttnn can be imported here (the 3.12 environment of scripts/setup_mock.sh, or a hardware host)."""
-    return importlib.util.find_spec("ttnn") is not None
-
-
-@contextlib.contextmanager
-def open_device(kind: str = "mock") -> Iterator[Any]:
-    """A ttnn device handle: ``mock`` (ttnn's mock Wormhole n150) or ``wormhole`` (device 0, real hardware).
-
-    This is the only place where the two differ; everything run on the handle is the same code.
-    """
-    if kind == "mock":
-        opened = md.open_device()
-    elif kind == "wormhole":
-        md.use_hardware()  # import ttnn without the mock environment
-        opened = _hardware_device(0)
-    else:
-        raise ValueError(f"unknown device {kind!r}; one of {', '.join(DEVICES)}")
-    with opened as device:
-        yield device
-
-
-@contextlib.contextmanager
-def _hardware_device(device_id: int) -> Iterator[Any]:  # pragma: no cover - needs a Wormhole card
-    ttnn = md.import_ttnn()
-    device = ttnn.open_device(device_id=device_id)
-    try:
-        yield device
-    finally:
-        ttnn.close_device(device)
-
-
-# ---------------------------------------------------------------------------------------------------------
-# Placement helpers
-# ---------------------------------------------------------------------------------------------------------
-
-
-def auto_shard(memory: str, shape: Sequence[int], grid_size: tuple[int, int] = md.COMPUTE_GRID) -> dict:
-    """Shard placement when a plan gives none: the most cores that split the output's tiles evenly.
-
-    Height: cores dividing the tile rows; width: cores dividing the tile columns; block: a grid
-    (columns x rows) of the largest divisors of the tile columns and rows that fit the compute grid.
-    """
-    shape = [int(d) for d in shape] or [1]
-    rows, width = math.prod(shape[:-1]), shape[-1]
-    tile_rows = math.prod(shape[:-2]) * -(-(shape[-2] if len(shape) > 1 else 1) // 32)
-    tile_cols = -(-width // 32)
-    cores = grid_size[0] * grid_size[1]
-
-    def largest(n_tiles: int, n_logical: int, bound: int) -> int:
-        return max(d for d in range(1, bound + 1) if n_tiles % d == 0 and n_logical % d == 0)
-
-    if memory == "L1_HEIGHT_SHARDED":
-        return {"core_count": largest(tile_rows, rows, cores)}
-    if memory == "L1_WIDTH_SHARDED":
-        return {"core_count": largest(tile_cols, width, cores)}
-    if memory == "L1_BLOCK_SHARDED":
-        return {"grid": [largest(tile_cols, width, grid_size[0]), largest(tile_rows, rows, grid_size[1])]}
-    raise ValueError(f"{memory} is not a sharded memory config")
-
-
-def tensor_spec(tensor: Any) -> dict:
-    """A device tensor's spec in the project's short form (shape, dtype, layout, memory [, grid, core_count,
-    shard_shape]): what the op actually consumed or produced."""
-    ttnn = md.import_ttnn()
-    mc = tensor.memory_config()
-    buffer = "DRAM" if mc.buffer_type == ttnn.BufferType.DRAM else "L1"
-    spec = {"shape": [int(d) for d in tensor.shape], "dtype": tensor.dtype.name.lower(),
-            "layout": tensor.layout.name, "memory": f"{buffer}_{mc.memory_layout.name}"}
-    if mc.is_sharded() and mc.shard_spec is not None:
-        grid = mc.shard_spec.grid
-        n = int(grid.num_cores())
-        box = grid.bounding_box()
-        w, h = box.end.x - box.start.x + 1, box.end.y - box.start.y + 1
-        if w * h == n and (box.start.x, box.start.y) == (0, 0):
-            spec["grid"] = [int(w), int(h)]
-        spec["core_count"] = n
-        spec["shard_shape"] = [int(d) for d in mc.shard_spec.shape]
-    return spec
 
 
 def _placement(cfg: dict) -> dict:
@@ -148,8 +66,7 @@ def _placement(cfg: dict) -> dict:
 
 
 def _in_l1(tensor: Any) -> bool:
-    ttnn = md.import_ttnn()
-    return tensor.memory_config().buffer_type == ttnn.BufferType.L1
+    return tensor.memory_config().buffer_type == import_ttnn().BufferType.L1
 
 
 def _cut(text: str | None) -> str | None:
@@ -168,7 +85,7 @@ class _Attempt:
     placement: dict
     memory_config: Any = None
     kwargs: dict | None = None
-    capture: md.CaptureResult | None = None
+    capture: CaptureResult | None = None
     error: str | None = None  # building the placement, ttnn's verdict, or the real dispatch
     output: Any = None
     inputs_moved: bool = False  # the op's L1 inputs were moved to DRAM first
@@ -210,23 +127,23 @@ class TtnnBackend(Backend):
     trace: the op trace of the same run (``model.trace(...)``); gives output shapes for sharded placements and
     the entries that per-op records extend.  per_op: capture every op separately and keep a record per op in
     ``records`` (see the module docstring).  fallback: fall back to DRAM interleaved where the plan is refused.
-    The constructor imports ttnn through ``mock_device.import_ttnn`` (the mock environment unless
-    ``mock_device.use_hardware()`` was called, as ``open_device("wormhole")`` does).
+    The constructor imports ttnn through ``opcast.device``'s ``import_ttnn`` (the mock environment unless
+    ``use_hardware()`` was called, as ``open_device("wormhole")`` does).
     """
 
     name = "ttnn"
 
     def __init__(self, plan: Plan | None = None, device: Any = None, *, trace: Trace | None = None,
                  per_op: bool = False, fallback: bool = True):
-        self.ttnn = md.import_ttnn()  # on the mock path this sets the mock environment first
+        self.ttnn = import_ttnn()  # on the mock path this sets the mock environment first
         self.plan = plan or Plan()
         self.device = device
-        self.entries = {e["name"]: e for e in trace.ops} if trace is not None else {}
+        self.entries = {r.name: r for r in trace.ops} if trace is not None else {}
         self.per_op = per_op
         self.fallback = fallback
         self.current: str | None = None  # the op being issued (for error reports)
         self.issued: list[str] = []
-        self.records: list[dict] = []
+        self.records: list[OpRecord] = []
 
     # -- placement ---------------------------------------------------------------------------------------
     def _config(self, name: str, op: str, memory_config=None, dtype=None, program_config=None,
@@ -238,19 +155,16 @@ class TtnnBackend(Backend):
         memory = cfg["memory"]
         if not isinstance(memory, str):
             return memory  # already a ttnn.MemoryConfig
-        if memory not in SHARDED:
-            return md.memory_config(memory, ())
+        if memory not in vocabulary.SHARDED:
+            return memory_config(memory, ())
         entry = self.entries.get(name)
         if entry is None:
             raise ValueError(f"{name}: a sharded output ({memory}) needs the op's output shape: pass trace= "
                              "(capture_model does)")
-        shape = entry["output"]["shape"]
+        shape = entry.output.shape
         if cfg.get("grid") is None and cfg.get("core_count") is None:
             cfg.update(auto_shard(memory, shape))
-        return md.memory_config(memory, shape, grid=cfg.get("grid"), core_count=cfg.get("core_count"))
-
-    def _dtype(self, dtype):
-        return md.ttnn_dtype(dtype)
+        return memory_config(memory, shape, grid=cfg.get("grid"), core_count=cfg.get("core_count"))
 
     def _program_config(self, pc):
         if not isinstance(pc, dict):
@@ -275,17 +189,14 @@ class TtnnBackend(Backend):
         kwargs = dict(ckc or {})
         fidelity = kwargs.pop("math_fidelity", fidelity)
         if fidelity is not None:
-            members = {k.lower(): v for k, v in self.ttnn.MathFidelity.__members__.items() if k != "Invalid"}
-            if str(fidelity).lower() not in members:
-                raise ValueError(f"unknown math_fidelity {fidelity!r}; one of LoFi, HiFi2, HiFi3, HiFi4")
-            kwargs["math_fidelity"] = members[str(fidelity).lower()]
+            kwargs["math_fidelity"] = ttnn_math_fidelity(fidelity)
         return self.ttnn.WormholeComputeKernelConfig(**kwargs)
 
     def _kwargs(self, cfg: dict, accepts: Sequence[str]) -> dict:
         """The keyword arguments besides memory_config the plan gives the op (only those the op takes)."""
         out = {}
         if "dtype" in accepts:
-            out["dtype"] = self._dtype(cfg["dtype"])
+            out["dtype"] = ttnn_dtype(cfg["dtype"])
         if "program_config" in accepts and cfg.get("program_config") is not None:
             out["program_config"] = self._program_config(cfg["program_config"])
         if "compute_kernel_config" in accepts:
@@ -312,12 +223,12 @@ class TtnnBackend(Backend):
         try:
             attempt.memory_config = self._memory_config(cfg, name)
             attempt.kwargs = self._kwargs(cfg, accepts)
-        except md.REJECTIONS as exc:
+        except REJECTIONS as exc:
             attempt.placement = _placement(cfg)
-            attempt.error = f"plan entry rejected: {md._clean_error(exc)}"
+            attempt.error = f"plan entry rejected: {clean_error(exc)}"
             return attempt
         attempt.placement = _placement(cfg)  # with the shard placement picked for it, if any
-        attempt.capture = md.capture_on(self.device, call, (inputs, attempt.memory_config, attempt.kwargs))
+        attempt.capture = capture_on(self.device, call, (inputs, attempt.memory_config, attempt.kwargs))
         attempt.error = attempt.capture.error
         return attempt
 
@@ -325,12 +236,12 @@ class TtnnBackend(Backend):
         """Run the op for real (outside any capture): the output the next op takes."""
         try:
             attempt.output = call(inputs, attempt.memory_config, attempt.kwargs)
-        except md.REJECTIONS as exc:
-            attempt.error = f"dispatch failed: {md._clean_error(exc)}"
+        except REJECTIONS as exc:
+            attempt.error = f"dispatch failed: {clean_error(exc)}"
 
     def _issue_captured(self, name: str, op: str, inputs: list, call, cfg: dict, accepts):
         dram = {k: v for k, v in cfg.items() if k not in ("grid", "core_count", "program_config")}
-        dram["memory"] = DRAM
+        dram["memory"] = vocabulary.DRAM_INTERLEAVED
         candidates = [(cfg, False)]
         if self.fallback:
             if _placement(dram) != _placement(cfg):
@@ -365,8 +276,8 @@ class TtnnBackend(Backend):
         entry = self.entries.get(name)
         if entry is None:
             raise RuntimeError(f"{name}: ttnn refused the op every way and there is no trace entry to stand in")
-        out = entry["output"]
-        return md.empty(out["shape"], out["dtype"], out["layout"], DRAM, device=self.device)
+        out = entry.output
+        return empty(out.shape, out.dtype, out.layout, vocabulary.DRAM_INTERLEAVED, device=self.device)
 
     def _inputs_to_dram(self, name: str, inputs: list) -> list:
         """Move the op's L1 inputs to DRAM (ttnn.to_memory_config), each recorded as an inserted op."""
@@ -376,54 +287,55 @@ class TtnnBackend(Backend):
                 moved.append(tensor)
                 continue
             conv = f"{name}.input{i}.to_dram"
-            spec = tensor_spec(tensor)
+            placed = short_form(tensor)
 
             def call(ts, mc, kwargs):
                 return self.ttnn.to_memory_config(ts[0], mc)
 
-            attempt = _Attempt(placement={"memory": DRAM}, memory_config=self.ttnn.DRAM_MEMORY_CONFIG, kwargs={})
-            attempt.capture = md.capture_on(self.device, call, ([tensor], attempt.memory_config, {}))
+            attempt = _Attempt(placement={"memory": vocabulary.DRAM_INTERLEAVED},
+                               memory_config=self.ttnn.DRAM_MEMORY_CONFIG, kwargs={})
+            attempt.capture = capture_on(self.device, call, ([tensor], attempt.memory_config, {}))
             attempt.error = attempt.capture.error
             if attempt.ok:
                 self._dispatch(attempt, [tensor], call)
             if attempt.output is None:
                 attempt.output = tensor  # could not move it: the op gets it as it was
-            entry = {"name": conv, "op": "ttnn.to_memory_config", "inputs": [spec],
-                     "output": {k: v for k, v in spec.items() if k not in ("grid", "core_count", "shard_shape")}
-                     | {"memory": DRAM}, "attributes": {"memory_config": DRAM}, "inserted": True}
+            entry = OpRecord(conv, "ttnn.to_memory_config", [placed], placed.placed(vocabulary.DRAM_INTERLEAVED),
+                             {"memory_config": vocabulary.DRAM_INTERLEAVED}, inserted=True)
             self.records.append(self._record(conv, "ttnn.to_memory_config", [tensor], [attempt], attempt, entry))
             moved.append(attempt.output)
         return moved
 
     def _record(self, name: str, op: str, inputs: list, attempts: list[_Attempt], chosen: _Attempt,
-                entry: dict | None = None) -> dict:
-        entry = dict(entry or self.entries.get(name) or {"name": name, "op": op, "inputs": [], "output": {},
-                                                       "attributes": {}})
+                entry: OpRecord | None = None) -> OpRecord:
+        """The op's record: its trace record (without a trace: the op as it ran) with what the device did."""
+        ran = [short_form(t) for t in inputs]
+        output = short_form(chosen.output) if chosen.output is not None else None
+        entry = entry or self.entries.get(name) or OpRecord(name, op, list(ran), output)
         c = chosen.capture
         first = attempts[0]
-        device = {
-            "ok": chosen.ok,
-            "error": _cut(chosen.error),
-            "fits_l1": bool(c is not None and c.fits_l1),
-            "l1_peak_per_core": c.l1_peak_per_core if c else 0,
-            "l1_resident_per_core": c.l1_resident_per_core if c else 0,
-            "l1_total_per_core": c.l1_total_per_core if c else 0,
-            "l1_limit_per_core": c.l1_limit_per_core if c else 0,
-            "device_ops": list(c.ops) if c else [],
-            "program_factories": list(c.program_factories) if c else [],
-            "cores_used": c.cores_used if c else 0,
-            "planned": first.placement,
-            "fallback": chosen is not first,
-            "fallback_reason": _cut(first.reason()) if chosen is not first else None,
-            "inputs": [tensor_spec(t) for t in inputs],
-            "output": tensor_spec(chosen.output) if chosen.output is not None else None,
-            "memory_config": json.loads(chosen.output.memory_config().to_json()) if chosen.output is not None
+        run = DeviceRun(
+            ok=chosen.ok,
+            error=_cut(chosen.error),
+            fits_l1=bool(c is not None and c.fits_l1),
+            l1_peak_per_core=c.l1_peak_per_core if c else 0,
+            l1_resident_per_core=c.l1_resident_per_core if c else 0,
+            l1_total_per_core=c.l1_total_per_core if c else 0,
+            l1_limit_per_core=c.l1_limit_per_core if c else 0,
+            device_ops=list(c.ops) if c else [],
+            program_factories=list(c.program_factories) if c else [],
+            cores_used=c.cores_used if c else 0,
+            planned=first.placement,
+            fallback=chosen is not first,
+            fallback_reason=_cut(first.reason()) if chosen is not first else None,
+            inputs=ran,
+            output=output,
+            memory_config=json.loads(chosen.output.memory_config().to_json()) if chosen.output is not None
             else None,
-            "attempts": [a.summary() for a in attempts],
-            "seconds": sum(a.capture.seconds for a in attempts if a.capture is not None),
-        }
-        entry["device"] = device
-        return entry
+            attempts=[a.summary() for a in attempts],
+            seconds=sum(a.capture.seconds for a in attempts if a.capture is not None),
+        )
+        return dataclasses.replace(entry, device=run)
 
     # -- tensors in and out -------------------------------------------------------------------------------
     def from_torch(self, tensor, *, name: str, dtype=None, layout=None, memory_config=None):
@@ -433,12 +345,12 @@ class TtnnBackend(Backend):
         dtype, layout, memory = dtype or cfg["dtype"], layout or cfg["layout"], memory_config or cfg["memory"]
         where = {"grid": cfg.get("grid"), "core_count": cfg.get("core_count")}
         if isinstance(tensor, ShapeOnly):  # shapes only: an uninitialised tensor (data never matters here)
-            return md.empty(tensor.shape, dtype, layout, memory, device=self.device, **where)
+            return empty(tensor.shape, dtype, layout, memory, device=self.device, **where)
         if hasattr(tensor, "detach"):
             tensor = tensor.detach().cpu().float().numpy()
         array = np.ascontiguousarray(np.asarray(tensor, dtype=np.float32))
         # numpy path, no torch import (ttnn's own torch conversion would pull torch into the 3.12 environment)
-        return md.from_numpy(array, dtype, layout, memory, device=self.device, **where)
+        return from_numpy(array, dtype, layout, memory, device=self.device, **where)
 
     def to_torch(self, x):
         return self.ttnn.to_torch(x)
@@ -613,9 +525,10 @@ def capture_model(model, batch: int, *, device: Any, channels: int | None = None
                   fallback: bool = True, device_kind: str = "mock") -> Trace:
     """Run ``model`` (an OpModel) at ``batch`` on ``device``, every op captured separately (see the module doc).
 
-    Returns the op trace of the run: the TraceBackend's entries, in issue order, each with a ``device`` record
-    (ok / error, L1 per core, fits_l1, device ops, planned and used placement, fallback and its reason,
-    attempts), plus any inserted ``to_memory_config`` entries; ``meta["device"]`` sums it up.  A model built
+    Returns the op trace of the run: the TraceBackend's records, in issue order, each with a
+    :class:`opcast.plans.DeviceRun` (ok / error, L1 per core, fits_l1, device ops, planned and used placement,
+    fallback and its reason, attempts), plus any inserted ``to_memory_config`` records; ``meta["device"]`` sums
+    it up.  A model built
     from shapes only gets random weights of the right shapes (the device computes nothing that matters here).
     """
     plan = plan or default_plan(model.kind)
@@ -630,40 +543,40 @@ def capture_model(model, batch: int, *, device: Any, channels: int | None = None
         P = model.bind(be)
     x = be.from_torch(ShapeOnly((batch, model.spec.context_length, channels)), name="past_values")
     out = model.forward(be, P, x)
-    out_spec = tensor_spec(out[0] if isinstance(out, (list, tuple)) else out)
+    output = short_form(out[0] if isinstance(out, (list, tuple)) else out)
     del out, x, P
     model._bound = None  # release the device weights
     seconds = time.perf_counter() - start
     records = be.records
     meta = dict(trace.meta)
     meta["device"] = summarize(records, device_kind=device_kind, device=device, seconds=seconds,
-                               output=out_spec)
+                               output=output.to_dict())
     return Trace(ops=records, tensors=trace.tensors, meta=meta)
 
 
-def summarize(records: list[dict], *, device_kind: str = "mock", device: Any = None, seconds: float | None = None,
-              output: dict | None = None) -> dict:
+def summarize(records: list[OpRecord], *, device_kind: str = "mock", device: Any = None,
+              seconds: float | None = None, output: dict | None = None) -> dict:
     """What a per-op run amounts to: op counts, failures, fallbacks, inserted moves, the L1 maxima."""
-    ran = [e for e in records if "device" in e]
-    peak = max(ran, key=lambda e: e["device"]["l1_peak_per_core"], default=None)
-    total = max(ran, key=lambda e: e["device"]["l1_total_per_core"], default=None)
+    ran = [r for r in records if r.device is not None]
+    peak = max(ran, key=lambda r: r.device.l1_peak_per_core, default=None)
+    total = max(ran, key=lambda r: r.device.l1_total_per_core, default=None)
     out = {
         "kind": device_kind,
         "ops": len(ran),
-        "ok": sum(e["device"]["ok"] for e in ran),
-        "failed": [e["name"] for e in ran if not e["device"]["ok"]],
-        "not_fitting_l1": [e["name"] for e in ran if not e["device"]["fits_l1"]],
-        "fallbacks": [{"name": e["name"], "planned": e["device"]["planned"], "used": e["device"]["output"],
-                       "reason": e["device"]["fallback_reason"]} for e in ran if e["device"]["fallback"]],
-        "inserted": [e["name"] for e in ran if e.get("inserted")],
-        "max_l1_peak_per_core": {"bytes": peak["device"]["l1_peak_per_core"], "op": peak["name"]} if peak else None,
-        "max_l1_total_per_core": {"bytes": total["device"]["l1_total_per_core"], "op": total["name"]} if total
-        else None,
-        "l1_limit_per_core": ran[0]["device"]["l1_limit_per_core"] if ran else None,
-        "device_ops": sum(len(e["device"]["device_ops"]) for e in ran),
+        "ok": sum(r.device.ok for r in ran),
+        "failed": [r.name for r in ran if not r.device.ok],
+        "not_fitting_l1": [r.name for r in ran if not r.device.fits_l1],
+        "fallbacks": [{"name": r.name, "planned": r.device.planned,
+                       "used": r.device.output.to_dict() if r.device.output is not None else None,
+                       "reason": r.device.fallback_reason} for r in ran if r.device.fallback],
+        "inserted": [r.name for r in ran if r.inserted],
+        "max_l1_peak_per_core": {"bytes": peak.device.l1_peak_per_core, "op": peak.name} if peak else None,
+        "max_l1_total_per_core": {"bytes": total.device.l1_total_per_core, "op": total.name} if total else None,
+        "l1_limit_per_core": ran[0].device.l1_limit_per_core if ran else None,
+        "device_ops": sum(len(r.device.device_ops) for r in ran),
     }
     if device is not None:
-        out["info"] = md.device_info(device)
+        out["info"] = device_info(device)
     if seconds is not None:
         out["seconds"] = round(seconds, 3)
     if output is not None:

@@ -1,4 +1,4 @@
-"""The ttnn mock Wormhole n150 (sweeps/mock_device.py): L1 use and legality of real ttnn calls.
+"""The ttnn mock Wormhole n150 (opcast.device): L1 use and legality of real ttnn calls.
 
 Runs in the Python 3.12 environment of scripts/setup_mock.sh (opcast is installed there):
     cd tests && ../.venv-mock/bin/python -m pytest -m mock test_mock_device.py
@@ -17,7 +17,8 @@ if importlib.util.find_spec("ttnn") is None:
 
 import numpy as np  # noqa: E402
 
-from opcast.sweeps import mock_device as md  # noqa: E402
+from opcast import device as md  # noqa: E402
+from opcast import vocabulary  # noqa: E402
 
 md.apply_mock_environment()  # before ttnn is imported: it reads the environment when it starts
 import ttnn  # noqa: E402
@@ -124,7 +125,7 @@ def test_tensors_made_before_the_call_count_as_resident(device):
     keep.deallocate()
 
 
-@pytest.mark.parametrize("name", md.DTYPES)
+@pytest.mark.parametrize("name", vocabulary.DTYPES)
 def test_dtypes_from_numpy_into_sharded_l1(device, name):
     t = md.from_numpy(np.zeros((1, 1, 64, 64)), name, "TILE", "L1_HEIGHT_SHARDED", core_count=2)
     assert t.dtype == md.ttnn_dtype(name)
@@ -159,10 +160,33 @@ def test_memory_config_short_forms(device):
         md.memory_config("L1_HEIGHT_SHARDED", shape, core_count=3)
 
 
+@pytest.mark.parametrize("tensor", [
+    vocabulary.Tensor((1, 1, 64, 128)),
+    vocabulary.Tensor((2, 96, 7), vocabulary.FLOAT32, vocabulary.ROW_MAJOR, vocabulary.L1_INTERLEAVED),
+    vocabulary.Tensor((1, 1, 256, 64), vocabulary.BFLOAT8_B, memory=vocabulary.L1_HEIGHT_SHARDED, grid=(8, 1)),
+    vocabulary.Tensor((1, 1, 256, 256), memory=vocabulary.L1_BLOCK_SHARDED, grid=(4, 2)),
+    vocabulary.Tensor((1, 1, 256, 256), memory=vocabulary.L1_WIDTH_SHARDED, core_count=8),
+])
+def test_short_form_of_a_device_tensor_is_the_tensor_it_was_made_from(device, tensor):
+    made = md.empty(tensor.shape, tensor.dtype, tensor.layout, tensor.memory, tensor.grid, tensor.core_count)
+    described = md.short_form(made)
+    # core_count alone on an 8x8 grid: the first 8 cores, row by row, i.e. the 8x1 rectangle
+    assert described == (tensor if tensor.grid or not tensor.sharded else
+                         vocabulary.Tensor(tensor.shape, tensor.dtype, tensor.layout, tensor.memory, (8, 1), 8))
+    made.deallocate()
+
+
+def test_short_form_of_cores_that_are_no_rectangle_has_no_grid(device):
+    made = md.empty((1, 1, 256, 256), memory=vocabulary.L1_HEIGHT_SHARDED, grid=[3, 3], core_count=8)
+    assert md.short_form(made) == vocabulary.Tensor((1, 1, 256, 256), memory=vocabulary.L1_HEIGHT_SHARDED,
+                                                    core_count=8)
+    made.deallocate()
+
+
 @pytest.mark.parametrize("fixture", ["tensor_spec_interleaved.json", "tensor_spec_height_sharded.json"])
 def test_tensor_spec_fixtures_are_current(device, fixture):
     recorded = json.loads((FIXTURES / fixture).read_text())
-    tensor = md._fixture_examples()[fixture]()
+    tensor = md.fixture_examples()[fixture]()
     fresh = md.fixture_document(tensor)
     assert fresh["tensor_spec"] == recorded["tensor_spec"]
     assert fresh["graph_trace"] == recorded["graph_trace"]

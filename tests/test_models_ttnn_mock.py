@@ -22,11 +22,12 @@ if importlib.util.find_spec("ttnn") is None:
 
 import numpy as np  # noqa: E402
 
+from opcast import device as md  # noqa: E402
+from opcast.device import environment as device_environment  # noqa: E402
 from opcast.models import validate as V  # noqa: E402
 from opcast.models import ttnn_backend as tb  # noqa: E402
-from opcast.models.trace import Plan, default_plan  # noqa: E402
 from opcast.models.ttnn_backend import TtnnBackend  # noqa: E402
-from opcast.sweeps import mock_device as md  # noqa: E402
+from opcast.plans import Plan, default_plan  # noqa: E402
 
 pytestmark = pytest.mark.mock
 
@@ -63,8 +64,8 @@ def _run(kind, mode, batch, device):
 def test_every_mode_runs_on_the_mock_device(kind, mode, device):
     result, be, trace = _run(kind, mode, 1, device)
     assert result.ok, f"ttnn refused {be.current}: {result.error}"
-    assert be.issued == [e["name"] for e in trace.ops]
-    assert result.outputs[0]["logical_shape"] == trace.ops[-1]["output"]["shape"]
+    assert be.issued == [r.name for r in trace.ops]
+    assert result.outputs[0]["logical_shape"] == list(trace.ops[-1].output.shape)
     assert result.fits_l1
 
 
@@ -74,7 +75,7 @@ def test_every_mode_runs_on_the_mock_device(kind, mode, device):
 def test_large_batches(kind, mode, batch, device):
     result, be, trace = _run(kind, mode, batch, device)
     assert result.ok, f"ttnn refused {be.current}: {result.error}"
-    assert result.outputs[0]["logical_shape"] == trace.ops[-1]["output"]["shape"]
+    assert result.outputs[0]["logical_shape"] == list(trace.ops[-1].output.shape)
 
 
 def test_plan_memory_reaches_ttnn(device):
@@ -97,31 +98,31 @@ def test_every_op_captures_under_the_default_plan(kind, batch, device):
     model = _model(kind)
     result = tb.capture_model(model, batch, device=device)
     trace = model.trace(batch, channels=7)
-    assert [e["name"] for e in result.ops] == [e["name"] for e in trace.ops]  # the trace, op for op
+    assert [r.name for r in result.ops] == [r.name for r in trace.ops]  # the trace, op for op
     planned = "L1_INTERLEAVED" if kind == "ttm" else "DRAM_INTERLEAVED"  # the public ports' placement
     limit = md.l1_limits(device)["l1_bank_size"]
     for entry, traced in zip(result.ops, trace.ops):
-        d = entry["device"]
-        assert {k: entry[k] for k in ("op", "inputs", "output", "attributes")} == \
-            {k: traced[k] for k in ("op", "inputs", "output", "attributes")}
-        assert d["ok"] and d["error"] is None, f"{entry['name']}: {d['error']}"
-        assert d["fits_l1"] and 0 < d["l1_peak_per_core"] <= d["l1_total_per_core"] <= limit
-        assert d["l1_limit_per_core"] == limit
-        assert d["device_ops"] and d["device_ops"][0].endswith("Operation")
-        assert not d["fallback"] and d["fallback_reason"] is None
-        assert d["planned"] == {"memory": planned}
-        assert d["output"]["memory"] == planned and d["output"]["shape"] == traced["output"]["shape"]
-        assert d["memory_config"]["buffer_type"] == (1 if planned.startswith("L1") else 0)
-        assert [s["memory"] for s in d["inputs"]] == [s["memory"] for s in traced["inputs"]]
+        d = entry.device
+        assert (entry.op, entry.inputs, entry.output, entry.attributes) == \
+            (traced.op, traced.inputs, traced.output, traced.attributes)
+        assert d.ok and d.error is None, f"{entry.name}: {d.error}"
+        assert d.fits_l1 and 0 < d.l1_peak_per_core <= d.l1_total_per_core <= limit
+        assert d.l1_limit_per_core == limit
+        assert d.device_ops and d.device_ops[0].endswith("Operation")
+        assert not d.fallback and d.fallback_reason is None
+        assert d.planned == {"memory": planned}
+        assert d.output.memory == planned and d.output.shape == traced.output.shape
+        assert d.memory_config["buffer_type"] == (1 if planned.startswith("L1") else 0)
+        assert [t.memory for t in d.inputs] == [t.memory for t in traced.inputs]
     s = result.meta["device"]
     assert s["ops"] == s["ok"] == len(trace.ops) and not s["failed"] and not s["fallbacks"] and not s["inserted"]
-    assert s["output"]["shape"] == trace.ops[-1]["output"]["shape"]
+    assert s["output"]["shape"] == list(trace.ops[-1].output.shape)
     assert 0 < s["max_l1_peak_per_core"]["bytes"] <= s["max_l1_total_per_core"]["bytes"] < limit
     if kind == "ttm":  # live activations in L1 count against the bank
-        assert max(e["device"]["l1_resident_per_core"] for e in result.ops) > 0
+        assert max(r.device.l1_resident_per_core for r in result.ops) > 0
     assert md.l1_allocated_per_bank(device) == 0  # every device tensor of the run was released
     table = result.table()
-    assert "L1/core KiB" in table and entry["name"] in table
+    assert "L1/core KiB" in table and entry.name in table
     json.dumps(result.to_dict())  # plain data
 
 
@@ -141,32 +142,33 @@ SHARDED_PLAN = {
 
 def test_rejected_or_oversized_plan_entries_fall_back_to_dram(device):
     result = tb.capture_model(_model("ttm"), 32, device=device, plan=Plan(SHARDED_PLAN))
-    by = {e["name"]: e for e in result.ops}
-    assert len(result.ops) == 164 and all(e["device"]["ok"] for e in result.ops)
+    by = {r.name: r for r in result.ops}
+    assert len(result.ops) == 164 and all(r.device.ok for r in result.ops)
 
-    rejected = by["backbone.patcher"]["device"]
-    assert rejected["fallback"] and rejected["planned"] == {"memory": "L1_HEIGHT_SHARDED", "core_count": 7}
-    assert "TT_FATAL" in rejected["fallback_reason"] and "backtrace" not in rejected["fallback_reason"]
-    assert rejected["output"]["memory"] == "DRAM_INTERLEAVED" and rejected["memory_config"]["buffer_type"] == 0
-    assert [a["ok"] for a in rejected["attempts"]] == [False, True]
+    rejected = by["backbone.patcher"].device
+    assert rejected.fallback and rejected.planned == {"memory": "L1_HEIGHT_SHARDED", "core_count": 7}
+    assert "TT_FATAL" in rejected.fallback_reason and "backtrace" not in rejected.fallback_reason
+    assert rejected.output.memory == "DRAM_INTERLEAVED" and rejected.memory_config["buffer_type"] == 0
+    assert [a["ok"] for a in rejected.attempts] == [False, True]
     # the trace keeps the plan's word, shard placement included (the predictor's short form), for the next op too
-    assert by["backbone.patcher"]["output"] == {"shape": [32, 7, 8, 192], "dtype": "bfloat16", "layout": "TILE",
-                                                "memory": "L1_HEIGHT_SHARDED", "core_count": 7}
-    assert by["backbone.levels.0.split"]["inputs"][0]["core_count"] == 7
-    assert by["backbone.levels.0.split"]["device"]["inputs"][0]["memory"] == "DRAM_INTERLEAVED"  # what ran
+    assert by["backbone.patcher"].output.to_dict() == {"shape": [32, 7, 8, 192], "dtype": "bfloat16",
+                                                       "layout": "TILE", "memory": "L1_HEIGHT_SHARDED",
+                                                       "core_count": 7}
+    assert by["backbone.levels.0.split"].inputs[0].core_count == 7
+    assert by["backbone.levels.0.split"].device.inputs[0].memory == "DRAM_INTERLEAVED"  # what ran
     assert all(set(q) == {"op", "inputs", "output", "attributes"} for q in result.queries())
 
-    big = by["backbone.levels.0.mixers.0.feature_mixer.mlp.gelu"]["device"]
-    first = big["attempts"][0]
-    assert first["ok"] and not first["fits_l1"] and first["l1_total_per_core"] > big["l1_limit_per_core"]
-    assert big["fallback"] and big["fallback_reason"].startswith("does not fit L1")
-    assert big["output"]["memory"] == "DRAM_INTERLEAVED" and big["fits_l1"]
+    big = by["backbone.levels.0.mixers.0.feature_mixer.mlp.gelu"].device
+    first = big.attempts[0]
+    assert first["ok"] and not first["fits_l1"] and first["l1_total_per_core"] > big.l1_limit_per_core
+    assert big.fallback and big.fallback_reason.startswith("does not fit L1")
+    assert big.output.memory == "DRAM_INTERLEAVED" and big.fits_l1
 
-    block = by["backbone.levels.0.mixers.1.feature_mixer.mlp.gelu"]["device"]
-    assert not block["fallback"] and block["output"]["memory"] == "L1_BLOCK_SHARDED"
-    assert block["output"]["grid"] == [3, 7] and block["output"]["core_count"] == 21
-    nxt = by["backbone.levels.0.mixers.1.feature_mixer.mlp.fc2"]["device"]
-    assert nxt["ok"] and nxt["inputs"][0]["memory"] == "L1_BLOCK_SHARDED"
+    block = by["backbone.levels.0.mixers.1.feature_mixer.mlp.gelu"].device
+    assert not block.fallback and block.output.memory == "L1_BLOCK_SHARDED"
+    assert block.output.grid == (3, 7) and block.output.core_count == 21
+    nxt = by["backbone.levels.0.mixers.1.feature_mixer.mlp.fc2"].device
+    assert nxt.ok and nxt.inputs[0].memory == "L1_BLOCK_SHARDED"
 
     fallbacks = result.meta["device"]["fallbacks"]
     assert [f["name"] for f in fallbacks] == ["backbone.patcher", "backbone.levels.0.mixers.0.feature_mixer.mlp.gelu"]
@@ -188,16 +190,16 @@ def test_a_sharded_input_the_op_refuses_is_moved_to_dram_explicitly(device):
     x = be.from_torch(np.zeros((1, 1, 64, 64), np.float32), name="x")
     w = be.from_torch(np.zeros((64, 64), np.float32), name="w")
     be.linear(be.layer_norm(x, name="ln"), w, name="fc")
-    assert [r["name"] for r in be.records] == ["ln.input0.to_dram", "ln", "fc"]
+    assert [r.name for r in be.records] == ["ln.input0.to_dram", "ln", "fc"]
     move, ln, fc = be.records
-    assert move["inserted"] and move["op"] == "ttnn.to_memory_config"
-    assert move["inputs"][0]["memory"] == "L1_HEIGHT_SHARDED" and move["inputs"][0]["core_count"] == 2
-    assert move["device"]["ok"] and move["device"]["device_ops"] == ["ShardedToInterleavedDeviceOperation"]
-    d = ln["device"]
-    assert d["ok"] and d["fallback"] and "HEIGHT_SHARDED" in d["fallback_reason"]
-    assert [a.get("inputs_moved_to_dram", False) for a in d["attempts"]] == [False, False, True]
-    assert d["inputs"][0]["memory"] == "DRAM_INTERLEAVED" and d["output"]["memory"] == "DRAM_INTERLEAVED"
-    assert fc["device"]["ok"] and not fc["device"]["fallback"] and fc["device"]["output"]["memory"] == "L1_INTERLEAVED"
+    assert move.inserted and move.op == "ttnn.to_memory_config"
+    assert move.inputs[0].memory == "L1_HEIGHT_SHARDED" and move.inputs[0].core_count == 2
+    assert move.device.ok and move.device.device_ops == ["ShardedToInterleavedDeviceOperation"]
+    d = ln.device
+    assert d.ok and d.fallback and "HEIGHT_SHARDED" in d.fallback_reason
+    assert [a.get("inputs_moved_to_dram", False) for a in d.attempts] == [False, False, True]
+    assert d.inputs[0].memory == "DRAM_INTERLEAVED" and d.output.memory == "DRAM_INTERLEAVED"
+    assert fc.device.ok and not fc.device.fallback and fc.device.output.memory == "L1_INTERLEAVED"
 
 
 def test_matmul_program_config_from_the_plan(device):
@@ -211,38 +213,38 @@ def test_matmul_program_config_from_the_plan(device):
     be.linear(x, w, name="fc")
     be.linear(x, w, name="fc_untyped")
     fc, untyped = be.records
-    assert fc["device"]["ok"] and not fc["device"]["fallback"]
-    assert fc["device"]["planned"]["program_config"] == good
-    assert untyped["device"]["fallback"] and untyped["device"]["fallback_reason"].startswith("plan entry rejected")
-    assert "program_config" not in untyped["device"]["attempts"][1]  # the fallback leaves it to ttnn
+    assert fc.device.ok and not fc.device.fallback
+    assert fc.device.planned["program_config"] == good
+    assert untyped.device.fallback and untyped.device.fallback_reason.startswith("plan entry rejected")
+    assert "program_config" not in untyped.device.attempts[1]  # the fallback leaves it to ttnn
 
 
 def test_without_fallback_a_refused_op_is_reported_and_the_run_goes_on(device):
     plan = Plan({"ops": {"mixers.0.patch_mixer.mlp.fc1": {"memory": "L1_WIDTH_SHARDED", "core_count": 3}}})
     result = tb.capture_model(_model("patchtsmixer"), 1, device=device, plan=plan, fallback=False)
-    bad = [e for e in result.ops if not e["device"]["ok"]]
-    assert [e["name"] for e in bad] == ["mixers.0.patch_mixer.mlp.fc1"]
-    assert bad[0]["device"]["error"] and not bad[0]["device"]["fallback"]
-    assert bad[0]["device"]["output"]["memory"] == "DRAM_INTERLEAVED"  # a stand-in of the traced spec
+    bad = [r for r in result.ops if not r.device.ok]
+    assert [r.name for r in bad] == ["mixers.0.patch_mixer.mlp.fc1"]
+    assert bad[0].device.error and not bad[0].device.fallback
+    assert bad[0].device.output.memory == "DRAM_INTERLEAVED"  # a stand-in of the traced output
     assert result.meta["device"]["failed"] == ["mixers.0.patch_mixer.mlp.fc1"]
-    assert len(result.ops) == 87 and sum(e["device"]["ok"] for e in result.ops) == 86
+    assert len(result.ops) == 87 and sum(r.device.ok for r in result.ops) == 86
 
 
 def test_wormhole_is_the_mock_path_with_a_device_from_ttnn_open_device(device, monkeypatch):
-    """--device wormhole: only the open differs (ttnn.open_device(0) after md.use_hardware()). Here the handle
+    """--device wormhole: only the open differs (ttnn.open_device(0) after use_hardware()). Here the handle
     it gets is the mock device, so the rest of the hardware path runs."""
     ttnn = md.import_ttnn()
     calls = []
-    monkeypatch.setattr(md, "use_hardware", lambda: calls.append("use_hardware"))
+    monkeypatch.setattr(device_environment, "use_hardware", lambda: calls.append("use_hardware"))
     monkeypatch.setattr(ttnn, "open_device", lambda device_id: calls.append(("open", device_id)) or device)
     monkeypatch.setattr(ttnn, "close_device", lambda dev: calls.append("close"))
-    with tb.open_device("wormhole") as dev:
+    with md.open_device("wormhole") as dev:
         assert dev is device
         result = tb.capture_model(_model("patchtsmixer"), 1, device=dev, device_kind="wormhole")
     assert calls == ["use_hardware", ("open", 0), "close"]
     assert result.meta["device"]["kind"] == "wormhole" and result.meta["device"]["ok"] == 87
     with pytest.raises(ValueError):
-        with tb.open_device("grayskull"):
+        with md.open_device("grayskull"):
             pass
 
 

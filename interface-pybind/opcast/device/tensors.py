@@ -1,0 +1,279 @@
+"""Tensors on a ttnn device, in the vocabulary's words: ttnn's dtypes, layouts and memory configs from
+the query's names, device tensors made from them, and a device tensor described back as a query's
+short-form tensor or as ttnn's TensorSpec JSON.
+
+ttnn 0.81.1 enum values (``int(member.value)``; the C++ JSON serializers write these integers)
+---------------------------------------------------------------------------------------------
+DataType:           BFLOAT16=0 FLOAT32=1 UINT32=2 BFLOAT8_B=3 BFLOAT4_B=4 UINT8=5 UINT16=6
+                    INT32=7 FP8_E4M3=8 INT8=9 INVALID=10
+BufferType:         DRAM=0 L1=1 L1_SMALL=3 TRACE=4              (2 is unused here)
+TensorMemoryLayout: INTERLEAVED=0 HEIGHT_SHARDED=2 WIDTH_SHARDED=3 BLOCK_SHARDED=4 ND_SHARDED=5
+Layout:             ROW_MAJOR=0 TILE=1 INVALID=2
+MathFidelity:       LoFi=0 HiFi2=2 HiFi3=3 HiFi4=4 Invalid=255
+ShardOrientation:   ROW_MAJOR=0 COL_MAJOR=1
+(``ENUMS`` below holds them; ``live_enum_values()`` reads them back from ttnn.)
+
+TensorSpec and JSON in ttnn 0.81.1
+----------------------------------
+No Python API serializes a TensorSpec: ``ttnn.TensorSpec`` has no to_json/from_json, nor does
+``ttnn.Tensor``; the graph trace describes tensors as text (``TensorSpec(logical_shape=Shape([..]),
+tensor_layout=TensorLayout(dtype=DataType::BFLOAT16,page_config=PageConfig(config=TilePageConfig(
+tile=Tile(tile_shape={32, 32},face_shape={16, 16},num_faces=4))),memory_config=MemoryConfig(..),
+alignment=Alignment([32, 32])))`` in device-op arguments) and as ``tensor`` nodes whose params carry
+shape/dtype/layout/memory_config as strings. The C++ library has ``ttsl::json::to_json<TensorSpec>``
+(symbol present in _ttnncpp.so) but it is not bound to Python. Python does expose ``to_json()`` /
+``from_json()`` on MemoryConfig, ShardSpec, NdShardSpec, CoreRangeSet, CoreRange, CoreCoord and the
+matmul program configs; MemoryConfig.to_json() writes enums as integers, e.g.
+``{"buffer_type":1,"created_with_nd_shard_spec":false,"memory_layout":2,"per_core_allocation":false,
+"shard_spec":{"grid":[{"end":{"x":7,"y":0},"start":{"x":0,"y":0}}],"orientation":0,"shape":[32,64]}}``.
+:func:`tensor_spec_json` builds the layout that the C++ ``to_json<TensorSpec>`` produces by
+tt-metal's reflection rules (object keyed by attribute names, enums as integers, the PageConfig
+variant as {"index", "value"}: 0 = RowMajorPageConfig, 1 = TilePageConfig) around ttnn's own
+MemoryConfig.to_json(); tests/fixtures/tensor_spec_*.json hold two examples next to the real
+trace entries they were checked against (see fixtures.py).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from typing import Any, Sequence
+
+from .. import vocabulary
+from .environment import import_ttnn
+from .session import COMPUTE_GRID, compute_grid, current_device
+
+ENUMS: dict[str, dict[str, int]] = {
+    "DataType": {"BFLOAT16": 0, "FLOAT32": 1, "UINT32": 2, "BFLOAT8_B": 3, "BFLOAT4_B": 4, "UINT8": 5,
+                 "UINT16": 6, "INT32": 7, "FP8_E4M3": 8, "INT8": 9, "INVALID": 10},
+    "BufferType": {"DRAM": 0, "L1": 1, "L1_SMALL": 3, "TRACE": 4},
+    "TensorMemoryLayout": {"INTERLEAVED": 0, "HEIGHT_SHARDED": 2, "WIDTH_SHARDED": 3, "BLOCK_SHARDED": 4,
+                           "ND_SHARDED": 5},
+    "Layout": {"ROW_MAJOR": 0, "TILE": 1, "INVALID": 2},
+    "MathFidelity": {"LoFi": 0, "HiFi2": 2, "HiFi3": 3, "HiFi4": 4, "Invalid": 255},
+    "ShardOrientation": {"ROW_MAJOR": 0, "COL_MAJOR": 1},
+}
+
+
+def live_enum_values() -> dict[str, dict[str, int]]:
+    """The enum values as ttnn reports them (compare with ENUMS)."""
+    ttnn = import_ttnn()
+    return {name: {k: int(v.value) for k, v in getattr(ttnn, name).__members__.items()} for name in ENUMS}
+
+
+# --------------------------------------------------------------------------- the vocabulary's words in ttnn
+# ttnn's member names are the vocabulary's words (upper-cased for dtypes): the vocabulary canonicalises
+# any spelling, ttnn's objects pass through.
+
+def ttnn_dtype(name: Any):
+    """A dtype name in any spelling the vocabulary reads -> ttnn.DataType."""
+    ttnn = import_ttnn()
+    if isinstance(name, ttnn.DataType):
+        return name
+    return getattr(ttnn.DataType, vocabulary.dtype(name).upper())
+
+
+def ttnn_layout(name: Any):
+    """TILE / ROW_MAJOR in any spelling the vocabulary reads -> ttnn.Layout."""
+    ttnn = import_ttnn()
+    if isinstance(name, ttnn.Layout):
+        return name
+    return getattr(ttnn.Layout, vocabulary.layout(name))
+
+
+def ttnn_math_fidelity(name: Any):
+    """LoFi / HiFi2 / HiFi3 / HiFi4 in any spelling the vocabulary reads -> ttnn.MathFidelity."""
+    ttnn = import_ttnn()
+    if isinstance(name, ttnn.MathFidelity):
+        return name
+    return getattr(ttnn.MathFidelity, vocabulary.math_fidelity(name))
+
+
+def memory_config(memory: Any, shape: Sequence[int], grid: Sequence[int] | None = None,
+                  core_count: int | None = None, *, col_major: bool = False):
+    """A placement in the vocabulary's words -> ttnn.MemoryConfig (a ttnn.MemoryConfig passes through).
+
+    shape: the tensor's logical shape; sharding sees it as [prod(shape[:-1]), shape[-1]], as
+    ttnn.create_sharded_memory_config does. grid: [x, y] cores; core_count: number of cores.
+    Interleaved memory ignores both. Sharded memory needs at least one:
+      - grid alone, or grid with core_count == x*y: the rectangle (0,0)..(x-1,y-1), built by
+        ttnn.create_sharded_memory_config (its own errors, e.g. "Invalid sharding core_grid");
+      - height/width sharding with core_count: the first core_count cores, row by row, of grid
+        (default: the device's compute grid), via ttnn.num_cores_to_corerangeset and an explicit
+        ShardSpec; the sharded dimension must divide evenly, like ttnn's helper requires;
+      - block sharding with core_count and no grid: the squarest x*y == core_count rectangle within
+        the compute grid whose shards divide the shape (the squarest one if none does).
+    The shard shape is [rows / cores, width] (height), [rows, width / cores] (width) or
+    [rows / y, width / x] (block, row-major orientation; col_major=True for column-major).
+    """
+    ttnn = import_ttnn()
+    if isinstance(memory, ttnn.MemoryConfig):
+        return memory
+    name = vocabulary.memory(memory)
+    if name == vocabulary.DRAM_INTERLEAVED:
+        return ttnn.DRAM_MEMORY_CONFIG
+    if name == vocabulary.L1_INTERLEAVED:
+        return ttnn.L1_MEMORY_CONFIG
+    strategies = {vocabulary.L1_HEIGHT_SHARDED: ttnn.ShardStrategy.HEIGHT,
+                  vocabulary.L1_WIDTH_SHARDED: ttnn.ShardStrategy.WIDTH,
+                  vocabulary.L1_BLOCK_SHARDED: ttnn.ShardStrategy.BLOCK}
+    if name not in strategies:
+        raise ValueError(f"{name}: the device layer places DRAM_INTERLEAVED, L1_INTERLEAVED and "
+                         f"{', '.join(strategies)}")
+    strategy = strategies[name]
+    orient = ttnn.ShardOrientation.COL_MAJOR if col_major else ttnn.ShardOrientation.ROW_MAJOR
+    if grid is None and core_count is None:
+        raise ValueError(f"{name} needs grid=[x, y] and/or core_count")
+    shape = [int(s) for s in shape]
+    rows, width = math.prod(shape[:-1]), shape[-1]
+    bound = compute_grid()
+    if grid is not None:
+        gx, gy = (int(g) for g in grid)
+        if core_count is None or int(core_count) == gx * gy:
+            return ttnn.create_sharded_memory_config(shape, core_grid=ttnn.CoreGrid(x=gx, y=gy),
+                                                     strategy=strategy, orientation=orient)
+        bound = (gx, gy)
+    n = int(core_count)
+    if strategy == ttnn.ShardStrategy.BLOCK:
+        if grid is not None:
+            raise ValueError(f"{name} needs core_count == x*y of grid {list(grid)}, got {n}")
+        gx, gy = _block_grid(n, rows, width, bound, col_major)
+        return ttnn.create_sharded_memory_config(shape, core_grid=ttnn.CoreGrid(x=gx, y=gy),
+                                                 strategy=strategy, orientation=orient)
+    if n < 1 or n > bound[0] * bound[1]:
+        raise ValueError(f"core_count {n} does not fit the {bound[0]}x{bound[1]} grid")
+    cores = ttnn.num_cores_to_corerangeset(n, ttnn.CoreCoord(bound[0], bound[1]), True)
+    split = rows if strategy == ttnn.ShardStrategy.HEIGHT else width
+    if split % n:
+        raise RuntimeError(f"Invalid sharding core_grid: {split} does not split evenly over {n} cores")
+    shard = [rows // n, width] if strategy == ttnn.ShardStrategy.HEIGHT else [rows, width // n]
+    layout_enum = (ttnn.TensorMemoryLayout.HEIGHT_SHARDED if strategy == ttnn.ShardStrategy.HEIGHT
+                   else ttnn.TensorMemoryLayout.WIDTH_SHARDED)
+    return ttnn.MemoryConfig(layout_enum, ttnn.BufferType.L1, ttnn.ShardSpec(cores, shard, orient))
+
+
+def _block_grid(n: int, rows: int, width: int, bound: tuple[int, int], col_major: bool) -> tuple[int, int]:
+    options = [(x, n // x) for x in range(1, bound[0] + 1) if n % x == 0 and n // x <= bound[1]]
+    if not options:
+        raise ValueError(f"no x*y == {n} rectangle fits the {bound[0]}x{bound[1]} grid")
+    options.sort(key=lambda g: (abs(g[0] - g[1]), -g[0]))
+    for gx, gy in options:
+        across_rows, across_width = (gx, gy) if col_major else (gy, gx)
+        if rows % across_rows == 0 and width % across_width == 0:
+            return gx, gy
+    return options[0]
+
+
+def auto_shard(memory: str, shape: Sequence[int], grid_size: tuple[int, int] = COMPUTE_GRID) -> dict[str, Any]:
+    """Shard placement when a plan gives none: the most cores that split the tensor's tiles evenly.
+
+    Height: cores dividing the tile rows; width: cores dividing the tile columns; block: a grid
+    (columns x rows) of the largest divisors of the tile columns and rows that fit the compute grid.
+    """
+    shape = [int(d) for d in shape] or [1]
+    rows, width = math.prod(shape[:-1]), shape[-1]
+    side = vocabulary.TILE_SIDE
+    tile_rows = math.prod(shape[:-2]) * -(-(shape[-2] if len(shape) > 1 else 1) // side)
+    tile_cols = -(-width // side)
+    cores = grid_size[0] * grid_size[1]
+
+    def largest(n_tiles: int, n_logical: int, bound: int) -> int:
+        return max(d for d in range(1, bound + 1) if n_tiles % d == 0 and n_logical % d == 0)
+
+    if memory == vocabulary.L1_HEIGHT_SHARDED:
+        return {"core_count": largest(tile_rows, rows, cores)}
+    if memory == vocabulary.L1_WIDTH_SHARDED:
+        return {"core_count": largest(tile_cols, width, cores)}
+    if memory == vocabulary.L1_BLOCK_SHARDED:
+        return {"grid": [largest(tile_cols, width, grid_size[0]), largest(tile_rows, rows, grid_size[1])]}
+    raise ValueError(f"{memory}: auto_shard places {vocabulary.L1_HEIGHT_SHARDED}, {vocabulary.L1_WIDTH_SHARDED} "
+                     f"or {vocabulary.L1_BLOCK_SHARDED}")
+
+
+# --------------------------------------------------------------------------- device tensors
+
+def _numpy_for(array: Any, dt: Any):
+    import numpy as np
+
+    ttnn = import_ttnn()
+    target = {ttnn.DataType.UINT16: np.uint16, ttnn.DataType.UINT32: np.uint32, ttnn.DataType.INT32: np.int32,
+              ttnn.DataType.UINT8: np.uint8, ttnn.DataType.INT8: np.int8}.get(dt, np.float32)
+    return np.ascontiguousarray(np.asarray(array), dtype=target)
+
+
+def from_numpy(array: Any, dtype: Any = vocabulary.BFLOAT16, layout: Any = vocabulary.TILE,
+               memory: Any = vocabulary.DRAM_INTERLEAVED, grid: Sequence[int] | None = None,
+               core_count: int | None = None, device: Any = None):
+    """A device tensor holding `array`, with the given dtype, layout and memory (a name or a MemoryConfig).
+
+    Built on host by ttnn (which tilizes and packs bfloat8_b/bfloat4_b), then moved with
+    ttnn.to_device(memory_config=...): that path works for every dtype and memory layout, where
+    creating a sharded tensor directly from a numpy array fails for non-float32 dtypes in 0.81.1.
+    The mock device stores nothing: reading the tensor back gives zeros.
+    """
+    ttnn = import_ttnn()
+    dt, lay = ttnn_dtype(dtype), ttnn_layout(layout)
+    device = device if device is not None else current_device()
+    host_data = _numpy_for(array, dt)
+    mc = memory_config(memory, host_data.shape, grid=grid, core_count=core_count)
+    host = ttnn.Tensor(tensor=host_data, data_type=dt, layout=lay)
+    return ttnn.to_device(host, device, memory_config=mc)
+
+
+def empty(shape: Sequence[int], dtype: Any = vocabulary.BFLOAT16, layout: Any = vocabulary.TILE,
+          memory: Any = vocabulary.DRAM_INTERLEAVED, grid: Sequence[int] | None = None,
+          core_count: int | None = None, device: Any = None):
+    """An uninitialised device tensor (ttnn.empty): the cheap way to make inputs, since data never matters."""
+    ttnn = import_ttnn()
+    dt, lay = ttnn_dtype(dtype), ttnn_layout(layout)
+    device = device if device is not None else current_device()
+    mc = memory_config(memory, shape, grid=grid, core_count=core_count)
+    return ttnn.empty([int(s) for s in shape], dt, lay, device, mc)
+
+
+# --------------------------------------------------------------------------- a device tensor described
+
+def short_form(tensor: Any) -> vocabulary.Tensor:
+    """A device tensor as a query's short-form tensor: what an op actually consumed or produced.
+
+    A shard grid is stated where the cores form the rectangle from core (0, 0); the core count always.
+    """
+    mc = tensor.memory_config()
+    grid = core_count = None
+    if mc.is_sharded() and mc.shard_spec is not None:
+        cores = mc.shard_spec.grid
+        core_count = int(cores.num_cores())
+        box = cores.bounding_box()
+        width, height = box.end.x - box.start.x + 1, box.end.y - box.start.y + 1
+        if width * height == core_count and (box.start.x, box.start.y) == (0, 0):
+            grid = (int(width), int(height))
+    return vocabulary.Tensor(tuple(int(d) for d in tensor.shape), vocabulary.dtype(tensor.dtype.name),
+                             vocabulary.layout(tensor.layout.name),
+                             vocabulary.memory_of(mc.buffer_type, mc.memory_layout), grid, core_count)
+
+
+def tensor_spec_json(tensor: Any) -> dict[str, Any]:
+    """A tensor's spec in the JSON layout of tt-metal's C++ ``ttsl::json::to_json<TensorSpec>``.
+
+    {"logical_shape": [...], "tensor_layout": {"dtype": <DataType int>, "page_config": {"config":
+    {"index": 0 | 1, "value": {} | {"tile": {"tile_shape", "face_shape", "num_faces"}}}},
+    "memory_config": <ttnn's MemoryConfig.to_json()>, "alignment": [tile_h, tile_w]}}: alignment
+    only for TILE layout (its default; ROW_MAJOR's depends on the shard spec and is left out).
+    ttnn 0.81.1 cannot serialize a TensorSpec from Python; this is assembled from the tensor's
+    Python attributes and MemoryConfig.to_json() (see the module docstring).
+    """
+    ttnn = import_ttnn()
+    spec = tensor.spec
+    memory = json.loads(tensor.memory_config().to_json())
+    if spec.layout == ttnn.Layout.TILE:
+        tile = spec.tile
+        tile_shape = [int(v) for v in tile.tile_shape]
+        face_shape = [int(v) for v in tile.face_shape]
+        page = {"index": 1, "value": {"tile": {"tile_shape": tile_shape, "face_shape": face_shape,
+                                                "num_faces": int(tile.num_faces)}}}
+        layout_json = {"dtype": int(spec.dtype.value), "page_config": {"config": page},
+                       "memory_config": memory, "alignment": tile_shape}
+    else:
+        layout_json = {"dtype": int(spec.dtype.value), "page_config": {"config": {"index": 0, "value": {}}},
+                       "memory_config": memory}
+    return {"logical_shape": [int(s) for s in tensor.shape], "tensor_layout": layout_json}
