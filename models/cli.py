@@ -68,6 +68,9 @@ def register_cli(subparsers) -> None:
                         "tested only through mock (no hardware where opcast is developed)")
     t.add_argument("--no-fallback", action="store_true",
                    help="with --device: report ops ttnn refuses instead of falling back to DRAM interleaved")
+    t.add_argument("--models", metavar="DIR",
+                   help="price every op with the models in DIR (opcast train): predicted_ns, interval, source and "
+                        "in_domain per op, and the predicted device time of the whole trace")
     t.add_argument("--fuse-gelu", action="store_true", help="fuse GELU into the preceding linear")
     t.add_argument("--quiet", action="store_true", help="print only the summary, not the table")
     t.add_argument("--write-default-plan", metavar="FILE", help="write the model's default plan JSON and exit")
@@ -128,6 +131,11 @@ def cmd_trace(args) -> int:
             trace = tb.capture_model(model, args.batch, device=device, channels=channels, plan=plan,
                                      fallback=not args.no_fallback, device_kind=args.device)
     trace.meta["mode"] = mode
+    if args.models:
+        from ..predictor import Predictor
+
+        trace.predict(Predictor(args.models))
+        trace.meta["predicted_total"] = trace.predicted_total()
     if not args.quiet:
         print(trace.table())
         print()
@@ -135,6 +143,11 @@ def cmd_trace(args) -> int:
     print(f"{args.model} ({mode}), batch {args.batch}, {channels} channels, plan {plan.name}: "
           f"{len(trace.ops)} ops, {model.num_parameters:,} parameters")
     print("  " + ", ".join(f"{op} x{n}" for op, n in trace.op_counts().items()))
+    if args.models:
+        t = trace.meta["predicted_total"]
+        print(f"predicted device time {t['ns'] / 1e3:.1f} us ({t['lo_ns'] / 1e3:.1f}-{t['hi_ns'] / 1e3:.1f} us if every "
+              f"op erred the same way), {t['priced']} of {t['ops']} ops priced ({t['in_domain']} in domain); by source: "
+              + ", ".join(f"{k} {v}" for k, v in t["by_source"].items()))
     failed = False
     if args.device != "none":
         print(tb.format_summary(trace))

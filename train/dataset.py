@@ -1,6 +1,7 @@
 """Dataset stage: records (one row per measurement, see ``opcast.train.importers``) -> configurations.
 
-* ``aggregate(records)``: one row per (op, query): median ``kernel_ns`` of the repeats, ``n_repeats``,
+* ``aggregate(records)``: one row per (op, query): median ``kernel_ns`` of the repeats (of its newest
+  month of builds, where its measurements are dated: ``newest_builds``), ``n_repeats``,
   ``spread`` (max/min of the repeats), ``suspect`` (spread above ``factor``); suspect configurations
   are dropped unless ``keep_suspect=True``; so are the records of superseded sources
   (``SUPERSEDED_SOURCES``) unless ``keep_superseded=True``.
@@ -35,7 +36,23 @@ SUPERSEDED_SOURCES = {
 }
 
 # Columns that vary between the repeats of one configuration and are not carried into the aggregate.
-_PER_MEASUREMENT = {"kernel_ns", "file", "row", "config_key", "source", "build"}
+_PER_MEASUREMENT = {"kernel_ns", "file", "row", "config_key", "source", "build", "build_date"}
+
+# A configuration measured on many dated builds (the daily eltwise dashboard: hundreds of tt-metal
+# builds) is the time of its newest builds: tt-metal moves (ttnn.sinh on one 32x32 tile took 16.7 us
+# in July 2025 and 3.3 us from October), so across a year one configuration's measurements span 2x or
+# more and their median answers for no build.
+NEWEST_BUILDS_DAYS = 30
+
+
+def newest_builds(records: pd.DataFrame, days: int = NEWEST_BUILDS_DAYS) -> pd.DataFrame:
+    """The records without the dated measurements of a configuration older than ``days`` before its
+    newest one; undated records are kept."""
+    if "build_date" not in records.columns or records["build_date"].isna().all():
+        return records
+    date = pd.to_datetime(records["build_date"], errors="coerce")
+    newest = date.groupby([records[k] for k in KEY]).transform("max")
+    return records[date.isna() | (date >= newest - pd.Timedelta(days=days))]
 
 
 def _check_records(records: pd.DataFrame) -> None:
@@ -66,7 +83,7 @@ def aggregate(records: pd.DataFrame, *, factor: float = DEFAULT_FACTOR, keep_sus
     _check_records(records)
     if factor < 1.0:
         raise ValueError(f"factor must be >= 1, got {factor}")
-    df = records[records["kernel_ns"].notna()]
+    df = newest_builds(records[records["kernel_ns"].notna()])
     if not keep_superseded:
         df = df[~superseded(df)]
     if df.empty:

@@ -144,8 +144,9 @@ def design_matrix(configs: pd.DataFrame) -> tuple[np.ndarray, np.ndarray, np.nda
 MIN_LAUNCH_COEFFICIENT = 0.1
 
 
-def fit_roofline(terms: np.ndarray, ns: np.ndarray) -> np.ndarray:
-    """Non-negative coefficients c minimising the relative error of sum_k c_k * terms_k against ns.
+def fit_roofline(terms: np.ndarray, ns: np.ndarray, weight: np.ndarray | None = None) -> np.ndarray:
+    """Non-negative coefficients c minimising the (weighted) relative error of sum_k c_k * terms_k
+    against ns.
 
     The roofline's terms (``_core.roofline_term_names()``) are right in shape, not in scale: exp's
     fixed cost is ~3.6 us, relu's ~1.7 us, not the 1 us of the generic launch term. A base that is
@@ -153,7 +154,8 @@ def fit_roofline(terms: np.ndarray, ns: np.ndarray) -> np.ndarray:
     """
     lower = np.zeros(terms.shape[1])
     lower[0] = MIN_LAUNCH_COEFFICIENT
-    fit = lsq_linear(terms / ns[:, None], np.ones(len(ns)), bounds=(lower, np.inf))
+    root = np.ones(len(ns)) if weight is None else np.sqrt(weight)
+    fit = lsq_linear(terms / ns[:, None] * root[:, None], root, bounds=(lower, np.inf))
     return fit.x
 
 
@@ -182,15 +184,21 @@ def roofline_outliers(ns: np.ndarray, roofline_ns: np.ndarray, factor: float) ->
     return np.abs(ratio - np.median(ratio)) > np.log(factor)
 
 
-def _calibration(residual: np.ndarray, spread: np.ndarray, coverage: float) -> dict:
+def _calibration(residual: np.ndarray, spread: np.ndarray, coverage: float, weight: np.ndarray | None = None) -> dict:
     """k and sigma0 such that k * sqrt(spread^2 + sigma0^2) holds ``coverage`` of these errors.
 
     sigma0 (their median) keeps intervals honest where members agree but share an error; k is the
-    split-conformal quantile of the normalised errors (the ceil((n + 1) coverage)-th smallest)."""
+    split-conformal quantile of the normalised errors (the ceil((n + 1) coverage)-th smallest). With
+    ``weight``, both are weighted quantiles (each op of a kind counting once, however many rows it has)."""
     n = len(residual)
-    sigma0 = float(np.median(residual))
-    normalised = residual / np.maximum(np.sqrt(spread**2 + sigma0**2), 1e-12)
-    k = float(np.quantile(normalised, min(1.0, np.ceil((n + 1) * coverage) / n), method="higher"))
+    if weight is None:
+        sigma0 = float(np.median(residual))
+        normalised = residual / np.maximum(np.sqrt(spread**2 + sigma0**2), 1e-12)
+        k = float(np.quantile(normalised, min(1.0, np.ceil((n + 1) * coverage) / n), method="higher"))
+    else:
+        sigma0 = float(np.quantile(residual, 0.5, weights=weight, method="inverted_cdf"))
+        normalised = residual / np.maximum(np.sqrt(spread**2 + sigma0**2), 1e-12)
+        k = float(np.quantile(normalised, coverage, weights=weight, method="inverted_cdf"))
     # The configuration that sets k lies exactly on its interval's bound: 1e-5 more keeps it inside
     # both as computed here and as served in float32, so the manifest's coverage is what users get.
     return {"k": max(k * (1 + 1e-5), 1e-6), "sigma0": sigma0, "rows": int(n)}
@@ -390,10 +398,13 @@ class _Ensemble:
         return np.exp(self.log_ns)
 
 
-def train_ensemble(d: _OpData, rows: np.ndarray, cfg: TrainConfig, work: Path, verbose: bool) -> _Ensemble:
+def train_ensemble(d: _OpData, rows: np.ndarray, cfg: TrainConfig, work: Path, verbose: bool,
+                   coefficients: np.ndarray | None = None) -> _Ensemble:
     """One cross-fitted trainer run on the configurations ``rows`` for ``cfg.target``, answering every
-    configuration of the op."""
-    coefficients = fit_roofline(d.terms[rows], d.ns[rows]) if cfg.target == "ln_ratio_fitted_roofline" else None
+    configuration of the op; the calibrated roofline's ``coefficients`` are fitted on ``rows`` unless
+    given."""
+    if coefficients is None and cfg.target == "ln_ratio_fitted_roofline":
+        coefficients = fit_roofline(d.terms[rows], d.ns[rows])
     base = base_ns(cfg.target, d.roof, d.terms, coefficients)
     y = target_of(d.ns, base)
     names = list(_core.feature_names())
@@ -564,8 +575,21 @@ def _model_files(ensemble: _Ensemble) -> list[str]:
 def manifest_of(d: _OpData, ensemble: _Ensemble, *, interval: dict, metrics: dict,
                 memo: program_memo.ProgramMemo | None, memo_report: dict, target_selection: dict,
                 seconds: float) -> dict:
-    """The model folder's manifest: what was trained on what, how well, and every file's checksum."""
-    op, configs, train = d.op, d.configs, ensemble.rows
+    """An op model's manifest: what was trained on what, how well, and every file's checksum."""
+    return {"op": d.op,
+            # The fields of the op's catalogue entry the features read: the predictor refuses the folder
+            # when they change, and only then (other ops, aliases and op codes may come and go).
+            "catalogue_entry": json.loads(_core.catalogue_entry(d.op)),
+            **ensemble_manifest(d, ensemble, interval=interval, metrics=metrics, memo=memo, memo_report=memo_report,
+                                target_selection=target_selection, seconds=seconds)}
+
+
+def ensemble_manifest(d: _OpData, ensemble: _Ensemble, *, interval: dict, metrics: dict,
+                      memo: program_memo.ProgramMemo | None, memo_report: dict, target_selection: dict,
+                      seconds: float) -> dict:
+    """What the manifest of any trained ensemble (an op's or a kind's) says: its data, target, domain,
+    interval, metrics, training and every file's checksum."""
+    configs, train = d.configs, ensemble.rows
     files = {name: sha256_file(ensemble.dir / name) for name in _model_files(ensemble)}
     if memo is not None:
         files[program_memo.FILE_NAME] = hashlib.sha256(memo.to_json().encode()).hexdigest()
@@ -573,12 +597,8 @@ def manifest_of(d: _OpData, ensemble: _Ensemble, *, interval: dict, metrics: dic
     manifest = {
         "format": "opcast-model",
         "format_version": MANIFEST_FORMAT_VERSION,
-        "op": op,
         "device": "wormhole_b0",
         "feature_schema_version": _core.FEATURE_SCHEMA_VERSION,
-        # The fields of the op's catalogue entry the features read: the predictor refuses the folder
-        # when they change, and only then (other ops, aliases and op codes may come and go).
-        "catalogue_entry": json.loads(_core.catalogue_entry(op)),
         "feature_names": list(_core.feature_names()),
         "target": ensemble.cfg.target,
         "dataset": {
@@ -697,12 +717,14 @@ def train(paths, out_dir: str | os.PathLike, *, config: TrainConfig | None = Non
             _print_frame("superseded sources (re-measured later on a newer tt-metal; left out of training)",
                          old.groupby(["op", "source"]).size().rename("rows").reset_index())
     rows = []
+    configs_by_op = {}
     for op, op_records in records.groupby("op", sort=True):
         if ops and op not in ops:
             continue
         cfg = config.replace(**per_op.get(op, {}))
         configs = dataset.aggregate(op_records, factor=cfg.suspect_factor, keep_suspect=cfg.keep_suspect,
                                     keep_superseded=cfg.keep_superseded)
+        configs_by_op[op] = configs
         n_groups = configs["group"].nunique() if len(configs) else 0
         if len(configs) < cfg.min_configurations or n_groups < 3:
             rows.append({"op": op, "configurations": len(configs), "groups": n_groups,
@@ -716,7 +738,11 @@ def train(paths, out_dir: str | os.PathLike, *, config: TrainConfig | None = Non
                      "out_of_fold_within_10pct": manifest["metrics"]["out_of_fold"]["within_10pct"],
                      "test_within_10pct": test.get("within_10pct"), "test_mape_median": test.get("mape_median"),
                      "test_coverage": test.get("coverage"), "seconds": manifest["training"]["seconds"]})
-    summary = pd.DataFrame(rows)
+    # Under the op models, the kind models and the calibrated roofline answer every other op.
+    from . import kinds
+
+    summary = pd.concat([pd.DataFrame(rows), kinds.train_tiers(configs_by_op, out_dir, config, verbose)],
+                        ignore_index=True)
     summary.to_csv(out_dir / "training_summary.csv", index=False)
     return summary
 

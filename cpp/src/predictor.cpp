@@ -222,6 +222,11 @@ class EnsembleModel {
                          json(lo[i]).dump() + ", " + json(hi[i]).dump() + "]");
     std::copy(lo.begin(), lo.end(), domain_lo_.begin());
     std::copy(hi.begin(), hi.end(), domain_hi_.begin());
+    if (m.has("clamp_features_to_domain")) {
+      if (!m.field("clamp_features_to_domain").is_boolean())
+        throw ModelError(where + ": clamp_features_to_domain must be true or false");
+      clamp_ = m.field("clamp_features_to_domain").get<bool>();
+    }
 
     const json& interval = m.field("interval");
     pooled_ = read_calibration(interval, where);
@@ -286,6 +291,17 @@ class EnsembleModel {
 
   const Ensemble& ensemble() const { return ensemble_; }
 
+  // What the ensemble reads for a query: its features, held inside the training range where the
+  // manifest asks for it. A kind model answers ops and regions it never saw; an MLP's members part
+  // ways outside their range (one feature a little past it can spread them by e^13), while the base
+  // still scales with the query.
+  FeatureVector ensemble_input(const FeatureVector& f) const {
+    if (!clamp_) return f;
+    FeatureVector in;
+    for (std::size_t i = 0; i < kNumFeatures; ++i) in[i] = std::clamp(f[i], domain_lo_[i], domain_hi_[i]);
+    return in;
+  }
+
  private:
   // What the ensemble's output is relative to: ns = base_ns * exp(output).
   double base_ns(const Roofline& r) const {
@@ -334,6 +350,7 @@ class EnsembleModel {
   std::map<FeatureKey::Key, Calibration> classes_;
   std::map<std::string, double, std::less<>> log_factors_;  // kind models: measured op -> ln factor
   Calibration unmeasured_;
+  bool clamp_ = false;  // the ensemble reads features held inside the training range
 };
 
 // The floor under every op: the catalogue's roofline with its constants fitted per kind on whatever
@@ -480,7 +497,17 @@ Prediction Predictor::predict(const Query& q) const {
   const FeatureVector f = features(q, r, spec_);
   if (!m) return roofline_->answer(q, r);
   if (auto p = m->measured(f)) return *std::move(p);
-  return m->answer(q, f, r, m->ensemble().predict(f.data()));
+  return more_certain(m->answer(q, f, r, m->ensemble().predict(m->ensemble_input(f).data())), *m, q, r);
+}
+
+Prediction Predictor::more_certain(Prediction ensemble_answer, const EnsembleModel& m, const Query& q,
+                                   const Roofline& r) const {
+  // A kind model's members part ways where neither its ops nor its region were measured; where its
+  // interval is wider than the calibrated roofline's (calibrated on ops held out of the fit), the
+  // roofline is the more honest answer. An op's own model always answers for its op.
+  if (m.info().scope != "kind" || !roofline_) return ensemble_answer;
+  Prediction floor = roofline_->answer(q, r);
+  return floor.hi_ns / floor.lo_ns < ensemble_answer.hi_ns / ensemble_answer.lo_ns ? floor : ensemble_answer;
 }
 
 std::vector<Prediction> Predictor::predict_batch(const std::vector<Query>& queries,
@@ -501,12 +528,14 @@ std::vector<Prediction> Predictor::predict_batch(const std::vector<Query>& queri
       row_failed(i, e);
     }
   }
-  std::vector<double> feats;
+  std::vector<double> feats;              // the ensemble's inputs, row after row
+  std::vector<FeatureVector> query_feats;  // the queries' own features (domain and interval class)
   std::vector<Roofline> roofs;
   std::vector<std::size_t> pending;  // rows the memo does not answer: the ensemble runs on these only
   std::vector<EnsembleOutput> results;
   for (const auto& [model, rows] : by_model) {
     feats.clear();
+    query_feats.clear();
     roofs.clear();
     pending.clear();
     for (const std::size_t row : rows) {
@@ -524,7 +553,9 @@ std::vector<Prediction> Predictor::predict_batch(const std::vector<Query>& queri
         out[row] = *std::move(p);
         continue;
       }
-      feats.insert(feats.end(), f.begin(), f.end());
+      const FeatureVector in = model->ensemble_input(f);
+      feats.insert(feats.end(), in.begin(), in.end());
+      query_feats.push_back(f);
       roofs.push_back(r);
       pending.push_back(row);
     }
@@ -532,10 +563,9 @@ std::vector<Prediction> Predictor::predict_batch(const std::vector<Query>& queri
     results.resize(pending.size());
     model->ensemble().predict_rows(feats.data(), pending.size(), results.data());
     for (std::size_t k = 0; k < pending.size(); ++k) {
-      FeatureVector f;
-      std::copy_n(feats.begin() + static_cast<std::ptrdiff_t>(k * kNumFeatures), kNumFeatures, f.begin());
       try {
-        out[pending[k]] = model->answer(queries[pending[k]], f, roofs[k], results[k]);
+        out[pending[k]] = more_certain(model->answer(queries[pending[k]], query_feats[k], roofs[k], results[k]),
+                                       *model, queries[pending[k]], roofs[k]);
       } catch (const QueryError& e) {
         row_failed(pending[k], e);
       }

@@ -213,9 +213,12 @@ std::string_view strip_scope(std::string_view s) {
   return dot == std::string_view::npos ? s : s.substr(dot + 1);
 }
 
-// The index of `name` in `names` (any case, scope prefix stripped), or -1.
+// The index of `name` in `names` (any case, scope prefix stripped), or -1. Names as the short form
+// spells them take the first loop: a query names a handful of words and this is its hot path.
 template <std::size_t N>
 int index_of(std::string_view name, const std::array<const char*, N>& names) {
+  for (std::size_t i = 0; i < N; ++i)
+    if (name == names[i]) return static_cast<int>(i);
   const std::string_view s = strip_scope(name);
   for (std::size_t i = 0; i < N; ++i)
     if (iequals(s, names[i])) return static_cast<int>(i);

@@ -222,7 +222,7 @@ TEST(Predictor, ThreeTiersAnswerEveryCataloguedOp) {
   ModelDir d("tiers");
   d.write("ttnn.exp", linear_weights(0.0, {std::log(5000.0), std::log(5000.0)}));
   // Kind model: twice the roofline for every unary op, times e^0.5 for relu, which it measured.
-  d.write_kind("eltwise_unary", linear_weights(0.0, {std::log(2.0), std::log(2.0)}), {{"ttnn.relu", 0.5}}, 3.0);
+  d.write_kind("eltwise_unary", linear_weights(0.0, {std::log(2.0), std::log(2.0)}), {{"ttnn.relu", 0.5}}, 0.5);
   const std::vector<double> unary = {2.0, 1.0, 0, 0, 0, 0, 0, 0}, all = {1.0, 0, 0, 0, 0, 1.0, 0, 0};
   d.write_roofline({{"eltwise_unary", unary}, {"matmul", {1.0, 2.0, 0, 0, 0, 0, 0, 0}}}, all, 2.0, 0.25);
   const Predictor p(d.root.string());
@@ -241,7 +241,7 @@ TEST(Predictor, ThreeTiersAnswerEveryCataloguedOp) {
   const Roofline gelu_r = roofline(parse_query(unary_query("ttnn.gelu")));
   const Prediction gelu = p.predict(unary_query("ttnn.gelu"));  // never measured: no factor, wide interval
   EXPECT_NEAR(gelu.ns, gelu_r.total_ns * 2.0, 1e-6 * gelu.ns);
-  EXPECT_NEAR(gelu.hi_ns / gelu.ns, std::exp(3.0 * 0.5), 1e-9);
+  EXPECT_NEAR(gelu.hi_ns / gelu.ns, std::exp(0.5 * 0.5), 1e-9);
   EXPECT_FALSE(gelu.in_domain);
 
   const std::string softmax_q = unary_query("ttnn.softmax");  // no kind model, no roofline fit of its own
@@ -269,6 +269,37 @@ TEST(Predictor, ThreeTiersAnswerEveryCataloguedOp) {
   EXPECT_DOUBLE_EQ(batch[4].ns, relu.ns);
   for (const char* op : {"ttnn.gelu", "ttnn.softmax", "ttnn.transpose"}) EXPECT_TRUE(p.has_model(op)) << op;
   EXPECT_EQ(p.models().size(), 3u);
+}
+
+// Where a kind model's interval is wider than the calibrated roofline's, the roofline answers.
+TEST(Predictor, TheMoreCertainOfKindModelAndRooflineAnswers) {
+  ModelDir d("certain");
+  d.write_kind("eltwise_unary", linear_weights(0.0, {std::log(2.0), std::log(2.0)}), {{"ttnn.relu", 0.5}}, 3.0);
+  d.write_roofline({{"eltwise_unary", {2.0, 1.0, 0, 0, 0, 0, 0, 0}}}, {1.0, 0, 0, 0, 0, 1.0, 0, 0}, 2.0, 0.25);
+  const Predictor p(d.root.string());
+  const Prediction gelu = p.predict(unary_query("ttnn.gelu"));  // kind: half-width 1.5, roofline 0.5
+  EXPECT_EQ(gelu.source, "calibrated-roofline:eltwise_unary@0123456789ab");
+  EXPECT_NEAR(gelu.hi_ns / gelu.ns, std::exp(0.5), 1e-9);
+  EXPECT_EQ(p.predict(unary_query("ttnn.relu")).source, "kind-ensemble:eltwise_unary@0123456789ab");  // half 0
+  EXPECT_EQ(p.predict_batch({parse_query(unary_query("ttnn.gelu"))})[0].source, gelu.source);
+}
+
+// A kind model asked past its training range reads features held at the range's edge: its members
+// cannot part ways, while the base still scales with the query; the answer says it is extrapolated.
+TEST(Predictor, AKindModelHoldsItsInputsInsideItsRange) {
+  ModelDir d("clamp");
+  auto m = d.write_kind("eltwise_unary", linear_weights(1.0, {0.0, 0.5}), {{"ttnn.relu", 0.0}}, 3.0);
+  const std::string q = unary_query("ttnn.relu");
+  const Roofline r = roofline(parse_query(q));
+  const double edge = std::log2(r.total_ns) - 2.0;  // feature 0 is the log2 roofline
+  m["domain"]["max"][0] = edge;
+  m["clamp_features_to_domain"] = true;
+  d.write_manifest_in("kind-eltwise_unary", m);
+  const Prediction p = Predictor(d.root.string()).predict(q);
+  EXPECT_NEAR(p.ns, r.total_ns * std::exp(edge + 0.25), 1e-4 * p.ns);  // members read the edge, not the query
+  EXPECT_FALSE(p.in_domain);
+  const auto batch = Predictor(d.root.string()).predict_batch({parse_query(q)});
+  EXPECT_DOUBLE_EQ(batch[0].ns, p.ns);
 }
 
 TEST(Predictor, AKindModelChecksTheEntriesOfTheOpsItMeasured) {

@@ -269,9 +269,26 @@ class DeviceRun:
 
 
 @dataclasses.dataclass
+class OpPrediction:
+    """What a predictor answered for one op of a trace: the device kernel time and its interval, which
+    tier answered (``source``) and whether it lies where that model was trained; or why it could not."""
+
+    predicted_ns: float | None
+    lo_ns: float | None
+    hi_ns: float | None
+    in_domain: bool | None
+    source: str | None
+    error: str | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+
+@dataclasses.dataclass
 class OpRecord:
     """One op of a trace: its name in the workload, the TTNN op, the tensors in and out, its attributes;
-    ``device`` once it ran on a device, ``inserted`` when a device run added it."""
+    ``device`` once it ran on a device, ``inserted`` when a device run added it, ``prediction`` once a
+    predictor priced it."""
 
     name: str
     op: str
@@ -280,6 +297,7 @@ class OpRecord:
     attributes: dict[str, Any] = dataclasses.field(default_factory=dict)
     inserted: bool = False
     device: DeviceRun | None = None
+    prediction: OpPrediction | None = None
 
     def query(self) -> dict[str, Any]:
         """The predictor's query for this op (the plan's placement, not a device fallback's)."""
@@ -292,13 +310,16 @@ class OpRecord:
             out["inserted"] = True
         if self.device is not None:
             out["device"] = self.device.to_dict()
+        if self.prediction is not None:
+            out["prediction"] = self.prediction.to_dict()
         return out
 
     @classmethod
     def from_dict(cls, d: Mapping[str, Any]) -> "OpRecord":
         return cls(d["name"], d["op"], [Tensor.from_dict(t) for t in d["inputs"]], Tensor.from_dict(d["output"]),
                    dict(d.get("attributes") or {}), bool(d.get("inserted", False)),
-                   DeviceRun.from_dict(d["device"]) if d.get("device") else None)
+                   DeviceRun.from_dict(d["device"]) if d.get("device") else None,
+                   OpPrediction(**d["prediction"]) if d.get("prediction") else None)
 
 
 # Keys of a trace's JSON that the trace derives or holds itself; every other key is meta.
@@ -317,6 +338,31 @@ class Trace:
     def queries(self) -> list[dict[str, Any]]:
         """The predictor's queries, one per op."""
         return [r.query() for r in self.ops]
+
+    def predict(self, predictor: Any) -> "Trace":
+        """Every op priced by ``predictor`` (an :class:`opcast.Predictor`), in one batch: each record gets
+        its ``prediction``, an answer or the reason there is none."""
+        answers = predictor.predict_batch(self.queries(), errors="collect")
+        for r, (_, a) in zip(self.ops, answers.iterrows()):
+            ok = a["error"] is None or (isinstance(a["error"], float) and a["error"] != a["error"])
+            r.prediction = OpPrediction(
+                float(a["predicted_ns"]) if ok else None, float(a["lo_ns"]) if ok else None,
+                float(a["hi_ns"]) if ok else None, bool(a["in_domain"]) if ok else None,
+                a["source"] if ok else None, None if ok else str(a["error"]))
+        return self
+
+    def predicted_total(self) -> dict[str, Any]:
+        """The predicted device time of the whole trace: the sum of its ops, with the interval their
+        intervals give if every op's error leaned the same way (errors of one model and one build tend
+        to), and how many ops were priced, by tier."""
+        priced = [r.prediction for r in self.ops if r.prediction is not None and r.prediction.error is None]
+        tiers: dict[str, int] = {}
+        for p in priced:
+            tier = p.source.split(":", 1)[0]
+            tiers[tier] = tiers.get(tier, 0) + 1
+        return {"ns": sum(p.predicted_ns for p in priced), "lo_ns": sum(p.lo_ns for p in priced),
+                "hi_ns": sum(p.hi_ns for p in priced), "ops": len(self.ops), "priced": len(priced),
+                "in_domain": sum(bool(p.in_domain) for p in priced), "by_source": dict(sorted(tiers.items()))}
 
     def op_counts(self) -> dict[str, int]:
         counts: dict[str, int] = {}
@@ -351,11 +397,14 @@ class Trace:
 
         Records run on a device add the memory config actually used, L1 per core (KiB: the op's own
         peak, and with the L1 held by live tensors), whether that fits, and the fallback (``DRAM`` when
-        the plan's config was rejected or did not fit).
+        the plan's config was rejected or did not fit). Priced records add the predicted time, its
+        interval and the tier that answered.
         """
         on_device = any(r.device is not None for r in self.ops)
+        priced = any(r.prediction is not None for r in self.ops)
         head = ("#", "name", "ttnn op", "inputs", "output", "dtype", "memory")
-        rows = [head + (("ok", "L1/core KiB", "+live KiB", "fits", "fallback") if on_device else ())]
+        rows = [head + (("ok", "L1/core KiB", "+live KiB", "fits", "fallback") if on_device else ())
+                + (("predicted us", "interval us", "source") if priced else ())]
         for i, r in enumerate(self.ops):
             ins = " ".join(_fmt_shape(t.shape) for t in r.inputs)
             scalar = r.attributes.get("scalar")
@@ -373,6 +422,13 @@ class Trace:
                             f"{d.l1_total_per_core / 1024:.1f}", "yes" if d.fits_l1 else "NO",
                             ("inserted" if r.inserted else
                              f"from {format_memory(d.planned)}" if d.fallback else "-"))
+            if priced:
+                p = r.prediction
+                if p is None or p.error is not None:
+                    row += ("-", "-", "no answer" if p is None else p.error.split(";")[0])
+                else:
+                    row += (f"{p.predicted_ns / 1e3:.2f}", f"{p.lo_ns / 1e3:.2f}-{p.hi_ns / 1e3:.2f}",
+                            p.source.split("@")[0] + ("" if p.in_domain else " (extrapolated)"))
             rows.append(row)
         widths = [max(len(r[c]) for r in rows) for c in range(len(rows[0]))]
         lines = ["  ".join(cell.ljust(w) for cell, w in zip(r, widths)).rstrip() for r in rows]

@@ -26,7 +26,8 @@ data row), ``op_code`` (profiler/sweep op code), ``n_inputs``, ``in0_shape``/``i
 source gives), ``num_tiles`` (32x32 tiles of input 0 after tile padding), ``config_key`` (sweep
 tables), ``assumed`` (``;``-separated list of query fields that are assumptions rather than recorded
 values), ``build`` (the tt-metal commit that measured it where the source records one, else what the
-source says of its build, else the source).
+source says of its build, else the source), ``build_date`` (the ISO date of the measurement where the
+source records it).
 
 Skipped rows are counted per file and reason. ``load(paths)`` returns the records with the per-file
 summary attached as ``records.attrs["import_report"]``; ``load(paths, report=True)`` returns

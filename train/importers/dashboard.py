@@ -55,7 +55,8 @@ def _reader(rows: pd.DataFrame, stem: str, catalogue: dict[str, Any]) -> RowRead
         build = commit if commit and not blank(commit) else f"{stem}@{str(r['measurement_date'])[:10]}"
         return Measurement(entry=entry, inputs=inputs, output=None, kernel_ns=_median_of_runs(r), source=stem,
                            assumed=ASSUMED + (("attributes.dim",) if entry["kind"] == "reduction" else ()),
-                           config_key=str(r.get("test_name", "")), build=build)
+                           config_key=str(r.get("test_name", "")), build=build,
+                           build_date=str(r["measurement_date"])[:10])
 
     return read
 

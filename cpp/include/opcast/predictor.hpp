@@ -75,6 +75,8 @@ class Predictor {
   // The op's model, else its kind's; nullptr when the calibrated roofline answers; ModelError when
   // nothing does.
   const EnsembleModel* ensemble_for(const Query& q) const;
+  // A kind model's answer, or the calibrated roofline's where that one's interval is narrower.
+  Prediction more_certain(Prediction ensemble_answer, const EnsembleModel& m, const Query& q, const Roofline& r) const;
   WormholeSpec spec_;
   std::map<std::string, std::unique_ptr<EnsembleModel>, std::less<>> op_models_;
   std::map<OpKind, std::unique_ptr<EnsembleModel>> kind_models_;
