@@ -93,7 +93,8 @@ class TraceBackend(Backend):
         output = placed_tensor(out_shape, cfg)
         attrs = {k: v for k, v in cfg.items() if k not in TENSOR_KEYS}
         attrs.update(attributes or {})
-        self.trace.ops.append(OpRecord(name, op, [t.tensor for t in inputs], output, attrs))
+        self.trace.ops.append(OpRecord(name, op, [t.tensor for t in inputs], output, attrs,
+                                       producers=[t.producer for t in inputs]))
         return TraceTensor(output, name)
 
     @staticmethod

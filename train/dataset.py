@@ -36,7 +36,7 @@ SUPERSEDED_SOURCES = {
 }
 
 # Columns that vary between the repeats of one configuration and are not carried into the aggregate.
-_PER_MEASUREMENT = {"kernel_ns", "file", "row", "config_key", "source", "build", "build_date"}
+_PER_MEASUREMENT = {"kernel_ns", "file", "row", "config_key", "source", "build", "build_date", "op_to_op_ns"}
 
 # A configuration measured on many dated builds (the daily eltwise dashboard: hundreds of tt-metal
 # builds) is the time of its newest builds: tt-metal moves (ttnn.sinh on one 32x32 tile took 16.7 us

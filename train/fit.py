@@ -741,8 +741,8 @@ def train(paths, out_dir: str | os.PathLike, *, config: TrainConfig | None = Non
     # Under the op models, the kind models and the calibrated roofline answer every other op.
     from . import kinds
 
-    summary = pd.concat([pd.DataFrame(rows), kinds.train_tiers(configs_by_op, out_dir, config, verbose)],
-                        ignore_index=True)
+    summary = pd.concat([pd.DataFrame(rows), kinds.train_tiers(configs_by_op, out_dir, config, verbose,
+                                                               kinds.dispatch_gap(records))], ignore_index=True)
     summary.to_csv(out_dir / "training_summary.csv", index=False)
     return summary
 

@@ -191,7 +191,28 @@ def roofline_fit(terms: np.ndarray, ns: np.ndarray, op: np.ndarray, coverage: fl
             "leave_one_op_out": fit.accuracy(ns[ok], held_out[ok])}
 
 
-def write_roofline(kinds: dict[str, KindData], out_dir: Path, cfg: fit.TrainConfig) -> dict | None:
+# Reports whose ops ran back to back on the device (a traced run: CLIP's median gap is 0.66 us) say
+# what one op's dispatch costs; reports timed op by op from Python (tens of ms between ops) say
+# nothing of it.
+BACK_TO_BACK_NS = 100_000
+
+
+def dispatch_gap(records: pd.DataFrame) -> dict | None:
+    """The gap between one device op's end and the next one's start, from the profiler reports' OP TO
+    OP LATENCY: its median over the reports whose ops ran back to back; None where no report did."""
+    if "op_to_op_ns" not in records.columns:
+        return None
+    gaps = records.dropna(subset=["op_to_op_ns"])
+    back_to_back = gaps.groupby("source")["op_to_op_ns"].median().loc[lambda m: m < BACK_TO_BACK_NS].index
+    kept = gaps[gaps["source"].isin(back_to_back)]
+    if kept.empty:
+        return None
+    return {"op_to_op_ns": float(kept["op_to_op_ns"].median()), "rows": int(len(kept)),
+            "sources": sorted(back_to_back), "rule": f"reports whose median gap is below {BACK_TO_BACK_NS} ns"}
+
+
+def write_roofline(kinds: dict[str, KindData], out_dir: Path, cfg: fit.TrainConfig,
+                   dispatch: dict | None = None) -> dict | None:
     """The calibrated-roofline folder: a fit per kind with two or more measured ops, and over every kind;
     None (no folder) where a single op was measured: no interval can be calibrated on ops held out."""
     everything = roofline_fit(np.concatenate([k.data.terms for k in kinds.values()]),
@@ -208,6 +229,8 @@ def write_roofline(kinds: dict[str, KindData], out_dir: Path, cfg: fit.TrainConf
         "dataset": {"hash": dataset.dataset_hash(configs), "configurations": int(len(configs))},
         "kinds": {kind: f for kind, f in per_kind.items() if f is not None},
         "all_kinds": everything,
+        # What a plan pays per op beyond its kernel (the tuner reads it).
+        "dispatch": dispatch,
         "files": {},
         "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
     }
@@ -218,9 +241,9 @@ def write_roofline(kinds: dict[str, KindData], out_dir: Path, cfg: fit.TrainConf
 
 
 def train_tiers(configs_by_op: dict[str, pd.DataFrame], out_dir: Path, cfg: fit.TrainConfig,
-                verbose: bool = True) -> pd.DataFrame:
-    """Kind models for every kind with enough measured ops, and the calibrated roofline of every kind;
-    one summary row per kind."""
+                verbose: bool = True, dispatch: dict | None = None) -> pd.DataFrame:
+    """Kind models for every kind with enough measured ops, and the calibrated roofline of every kind
+    (with the measured ``dispatch`` gap, ``dispatch_gap``); one summary row per kind."""
     rows = []
     kinds = {kind: kind_data(kind, ops, cfg) for kind, ops in kinds_of(configs_by_op).items()}
     for kind, k in sorted(kinds.items()):
@@ -234,7 +257,7 @@ def train_tiers(configs_by_op: dict[str, pd.DataFrame], out_dir: Path, cfg: fit.
         m = fit_kind(k, out_dir, cfg, verbose)
         rows.append({**row, "status": "trained", "out_of_fold_within_10pct": m["metrics"]["unseen_op"]["within_10pct"],
                      "seconds": m["training"]["seconds"]})
-    manifest = write_roofline(kinds, out_dir, cfg) if kinds else None
+    manifest = write_roofline(kinds, out_dir, cfg, dispatch) if kinds else None
     if manifest is None:
         rows.append({"op": ROOFLINE_FOLDER, "configurations": sum(len(k.op) for k in kinds.values()), "groups": 1,
                      "status": "not written: one measured op, none to hold out for its interval"})

@@ -298,6 +298,9 @@ class OpRecord:
     inserted: bool = False
     device: DeviceRun | None = None
     prediction: OpPrediction | None = None
+    # Where each input comes from: the name of the op that produced it, or "tensor:<name>" for an
+    # uploaded weight or input (the dataflow a tuner follows); empty where not recorded.
+    producers: list[str] = dataclasses.field(default_factory=list)
 
     def query(self) -> dict[str, Any]:
         """The predictor's query for this op (the plan's placement, not a device fallback's)."""
@@ -306,6 +309,8 @@ class OpRecord:
     def to_dict(self) -> dict[str, Any]:
         out = {"name": self.name, "op": self.op, "inputs": [t.to_dict() for t in self.inputs],
                "output": self.output.to_dict(), "attributes": self.attributes}
+        if self.producers:
+            out["producers"] = list(self.producers)
         if self.inserted:
             out["inserted"] = True
         if self.device is not None:
@@ -319,7 +324,7 @@ class OpRecord:
         return cls(d["name"], d["op"], [Tensor.from_dict(t) for t in d["inputs"]], Tensor.from_dict(d["output"]),
                    dict(d.get("attributes") or {}), bool(d.get("inserted", False)),
                    DeviceRun.from_dict(d["device"]) if d.get("device") else None,
-                   OpPrediction(**d["prediction"]) if d.get("prediction") else None)
+                   OpPrediction(**d["prediction"]) if d.get("prediction") else None, list(d.get("producers", [])))
 
 
 # Keys of a trace's JSON that the trace derives or holds itself; every other key is meta.

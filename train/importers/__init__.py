@@ -27,7 +27,8 @@ source gives), ``num_tiles`` (32x32 tiles of input 0 after tile padding), ``conf
 tables), ``assumed`` (``;``-separated list of query fields that are assumptions rather than recorded
 values), ``build`` (the tt-metal commit that measured it where the source records one, else what the
 source says of its build, else the source), ``build_date`` (the ISO date of the measurement where the
-source records it).
+source records it), ``op_to_op_ns`` (a profiler report's OP TO OP LATENCY: the gap since the
+previous device op ended).
 
 Skipped rows are counted per file and reason. ``load(paths)`` returns the records with the per-file
 summary attached as ``records.attrs["import_report"]``; ``load(paths, report=True)`` returns

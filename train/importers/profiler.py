@@ -283,7 +283,8 @@ def _reader(rows: pd.DataFrame, stem: str, catalogue: dict[str, Any]) -> RowRead
         if acts:
             attributes["fused_activations"] = acts
         return Measurement(entry=entry, inputs=inputs, output=output, attributes=attributes, kernel_ns=dur,
-                           source=stem, op_code=op_code, core_count=core_column)
+                           source=stem, op_code=op_code, core_count=core_column,
+                           op_to_op_ns=to_float(r.get("OP TO OP LATENCY [ns]")))
 
     return read
 

@@ -25,6 +25,7 @@ RECORD_COLUMNS = [
     "op", "query", "kernel_ns", "source", "group", "format", "file", "row", "op_code", "n_inputs",
     "in0_shape", "in0_dtype", "in0_layout", "in0_memory", "in1_shape", "in1_dtype", "in1_memory",
     "out_dtype", "out_memory", "core_count", "num_tiles", "config_key", "assumed", "build", "build_date",
+    "op_to_op_ns",
 ]
 
 
@@ -57,6 +58,7 @@ class Measurement:
     # source says of its build (the record falls back to the source itself).
     build: str | None = None
     build_date: str | None = None  # ISO date of the measurement, where the source records it
+    op_to_op_ns: float | None = None  # the gap since the previous op ended (profiler reports)
 
 
 RowReader = Callable[[int, dict[str, Any]], Measurement]
@@ -135,7 +137,7 @@ def record(m: Measurement, fmt: str, file: str, row: int) -> dict[str, Any]:
         "out_dtype": m.output["dtype"] if m.output else None, "out_memory": m.output["memory"] if m.output else None,
         "core_count": m.core_count, "num_tiles": m.num_tiles if m.num_tiles is not None else in0.tiles,
         "config_key": m.config_key, "assumed": ";".join(m.assumed) if m.assumed else None,
-        "build": m.build or m.source, "build_date": m.build_date,
+        "build": m.build or m.source, "build_date": m.build_date, "op_to_op_ns": m.op_to_op_ns,
     }
 
 
