@@ -46,7 +46,7 @@ def train(data_files: list[Path], out: Path, cfg: fit.TrainConfig, ops: list[str
 
 
 def all_files(data: Path) -> list[Path]:
-    return [f for f, _ in importers.find_csv_files(data)]
+    return [f for f, _ in importers.find_measurement_files(data)]
 
 
 def tier(source: str | float) -> str:

@@ -51,10 +51,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=_cmd_predict)
 
     # Every stage registers its own commands.
+    from .sweeps import cli as sweeps_cli
     from .train import cli as train_cli, fetch
 
     train_cli.register_cli(sub)
     fetch.register_cli(sub)
+    sweeps_cli.register_cli(sub)
     try:
         from .models import cli as models_cli
     except ImportError:  # models need torch; the predictor does not

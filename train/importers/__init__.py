@@ -10,6 +10,8 @@ and reading their rows:
 ``dashboard``     the daily n150 eltwise dashboard, 259 ops over hundreds of builds (:mod:`.dashboard`)
 ``ttmlir_decode`` tt-mlir's LLM decode matmuls with memory and program configs (:mod:`.ttmlir_decode`)
 ``gemm_flops``    tt-metal's GEMM_FLOPS N150 tables, device time from utilisation (:mod:`.gemm_flops`)
+``sweep_store``   opcast's own sweep export, ``opcast sweep export`` (:mod:`.sweep_store`)
+``tt_metal_sweep`` tt-metal's sweep results JSON, both forms (:mod:`.tt_metal_sweep`)
 
 A new format is one module that defines ``FORMAT`` (:class:`.records.Format`) and one entry in
 ``_REGISTERED`` below. What the formats share, the record and the reading of a cell, is in
@@ -62,18 +64,19 @@ from typing import Any
 import pandas as pd
 
 from ... import catalogue as _catalogue
-from . import dashboard, gemm_flops, profiler, sweep_table, torp_exp, torp_matmul, ttmlir_decode
+from . import dashboard, gemm_flops, profiler, sweep_store, sweep_table, torp_exp, torp_matmul, tt_metal_sweep, ttmlir_decode
 from .records import RECORD_COLUMNS, Format, UnmappableRow, make_group, record
 from .torp_exp import tt_metal_commit
 
-__all__ = ["FORMATS", "RECORD_COLUMNS", "FileStats", "UnmappableRow", "detect_format", "find_csv_files", "load",
+__all__ = ["FORMATS", "RECORD_COLUMNS", "FileStats", "UnmappableRow", "detect_format", "find_measurement_files", "load",
            "load_file", "make_group", "tt_metal_commit"]
 
 log = logging.getLogger(__name__)
 
 # A file is in the first format whose columns match.
 _REGISTERED: tuple[Format, ...] = (profiler.FORMAT, sweep_table.FORMAT, torp_matmul.FORMAT, torp_exp.FORMAT,
-                                   dashboard.FORMAT, ttmlir_decode.FORMAT, gemm_flops.FORMAT)
+                                   dashboard.FORMAT, ttmlir_decode.FORMAT, gemm_flops.FORMAT, sweep_store.FORMAT,
+                                   tt_metal_sweep.OPTEST_FORMAT, tt_metal_sweep.LEGACY_FORMAT)
 _BY_NAME = {f.name: f for f in _REGISTERED}
 FORMATS = tuple(_BY_NAME)
 
@@ -81,18 +84,26 @@ FORMATS = tuple(_BY_NAME)
 # ----------------------------------------------------------------------------------------------
 # Format detection
 # ----------------------------------------------------------------------------------------------
-def _columns_of(path: str | os.PathLike[str] | io.StringIO) -> list[str]:
+def _is_json(path: str | os.PathLike[str]) -> bool:
+    return Path(path).suffix.lower() == ".json"
+
+
+def _read_rows(path: str | os.PathLike[str], text: str | None = None, nrows: int | None = None,
+               **csv_options: Any) -> pd.DataFrame:
+    """A measurement file's rows: tt-metal's JSON sweep results one row per record, the rest CSV
+    (read from ``text`` where given)."""
+    if _is_json(path):
+        return tt_metal_sweep.read_rows(path, text)
     try:
-        columns = pd.read_csv(path, nrows=0).columns
+        return pd.read_csv(path if text is None else io.StringIO(text), nrows=nrows, **csv_options)
     except pd.errors.EmptyDataError:
-        return []
-    return [str(c).strip() for c in columns]
+        return pd.DataFrame()
 
 
 def detect_format(path: str | os.PathLike[str], text: str | None = None) -> str:
     """The name of the file's format (one of ``FORMATS``), from its columns (read from ``text`` where
     given); ValueError naming the columns found and those each format needs otherwise."""
-    columns = _columns_of(path if text is None else io.StringIO(text))
+    columns = [str(c).strip() for c in _read_rows(path, text, nrows=0).columns]
     found = set(columns)
     for fmt in _REGISTERED:
         if fmt.matches(found):
@@ -146,7 +157,7 @@ def _import_file(path: Path, fmt_name: str | None, catalogue: dict[str, Any], te
     if fmt_name not in _BY_NAME:
         raise ValueError(f"{path}: unknown format {fmt_name!r}; known: {FORMATS}")
     fmt = _BY_NAME[fmt_name]
-    rows = pd.read_csv(path if text is None else io.StringIO(text), **fmt.csv_options)
+    rows = _read_rows(path, text, **fmt.csv_options)
     rows.columns = [str(c).strip() for c in rows.columns]
     stats = FileStats(file=str(path), format=fmt.name, rows_read=len(rows))
     read_row = fmt.reader(rows, path.stem, catalogue)
@@ -189,15 +200,17 @@ def load_file(path: str | os.PathLike[str], fmt: str | None = None, *, report: b
     return (frame, rep) if report else frame
 
 
-def find_csv_files(paths: str | os.PathLike[str] | Iterable[str | os.PathLike[str]]) -> list[tuple[Path, bool]]:
-    """(file, given explicitly) for each path; folders are searched recursively for ``*.csv``."""
+def find_measurement_files(paths: str | os.PathLike[str] | Iterable[str | os.PathLike[str]]
+                           ) -> list[tuple[Path, bool]]:
+    """(file, given explicitly) for each path; folders are searched recursively for ``*.csv`` and
+    ``*.json`` (tt-metal's sweep results)."""
     if isinstance(paths, (str, os.PathLike)):
         paths = [paths]
     out: list[tuple[Path, bool]] = []
     for p in paths:
         p = Path(p)
         if p.is_dir():
-            out += [(f, False) for f in sorted(p.rglob("*.csv")) if f.is_file()]
+            out += [(f, False) for f in sorted(p.rglob("*")) if f.is_file() and f.suffix.lower() in (".csv", ".json")]
         elif p.is_file():
             out.append((p, True))
         else:
@@ -208,7 +221,7 @@ def find_csv_files(paths: str | os.PathLike[str] | Iterable[str | os.PathLike[st
 def load(paths: str | os.PathLike[str] | Iterable[str | os.PathLike[str]], *, report: bool = False,
          progress: bool | None = None, catalogue: dict[str, Any] | None = None
          ) -> pd.DataFrame | tuple[pd.DataFrame, pd.DataFrame]:
-    """Import files and folders (searched recursively for .csv) into one records frame.
+    """Import files and folders (searched recursively for .csv and .json) into one records frame.
 
     A file named explicitly must be in a known format (else ValueError); files found in a folder whose
     columns match no format are skipped and reported with format ``unknown``. The per-file summary
@@ -216,7 +229,7 @@ def load(paths: str | os.PathLike[str] | Iterable[str | os.PathLike[str]], *, re
     ``records.attrs["import_report"]`` and also returned when ``report=True``. ``progress`` shows a
     tqdm bar (default: when there are more than 5 files). ``catalogue`` as in :func:`load_file`.
     """
-    files = find_csv_files(paths)
+    files = find_measurement_files(paths)
     cat = catalogue if catalogue is not None else _catalogue.load_catalogue()
     show = progress if progress is not None else len(files) > 5
     iterator: Iterable[tuple[Path, bool]] = files

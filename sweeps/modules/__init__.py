@@ -1,0 +1,1 @@
+"""The generated sweep modules, one per op (``python -m opcast.sweeps.generate``; do not edit)."""
