@@ -76,6 +76,10 @@ def register_cli(subparsers) -> None:
     t.add_argument("--write-default-plan", metavar="FILE", help="write the model's default plan JSON and exit")
     t.set_defaults(func=cmd_trace)
 
+    from .bench import register as register_bench
+
+    register_bench(subparsers)
+
 
 # ---------------------------------------------------------------------------------------------------------
 

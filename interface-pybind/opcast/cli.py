@@ -53,10 +53,12 @@ def build_parser() -> argparse.ArgumentParser:
     # Every stage registers its own commands.
     from .sweeps import cli as sweeps_cli
     from .train import cli as train_cli, fetch
+    from .tune import cli as tune_cli
 
     train_cli.register_cli(sub)
     fetch.register_cli(sub)
     sweeps_cli.register_cli(sub)
+    tune_cli.register_cli(sub)
     try:
         from .models import cli as models_cli
     except ImportError:  # models need torch; the predictor does not
