@@ -127,7 +127,7 @@ def test_the_host_loop_sweep_export_train(tmp_path):
     db, out, models = tmp_path / "s.sqlite", tmp_path / "out", tmp_path / "models"
     for op in ("gelu", "linear"):
         assert main(["sweep", "run", "--op", op, "--suite", "space_filling", "--backend", "host", "--db", str(db),
-                     "--limit", "40", "--repeats", "3", "--quiet"]) == 0
+                     "--limit", "120", "--repeats", "3", "--quiet"]) == 0
     assert main(["sweep", "export", "--db", str(db), "--out", str(out)]) == 0
     assert main(["train", "--data", str(out / "dataset" / "host_torch.csv"), "--out", str(models), "--quiet"]) == 0
     for op in ("gelu", "linear"):
