@@ -315,7 +315,6 @@ def test_torp_exp(torp_exp):
     df, rep = im.load_file(torp_exp, report=True)
     assert list(df.columns) == im.RECORD_COLUMNS
     assert summary(rep) == (7, 5, {"bad_one_hot": 1, "missing_duration": 1})
-    assert df.attrs["import_report"] is rep
     assert df["op"].unique().tolist() == ["ttnn.exp"]
     # A run of 2 identical rows is the DRAM-output pair; a lone row's output is unknown.
     dram_out = {"dtype": "bfloat16", "memory": "DRAM_INTERLEAVED"}
@@ -565,7 +564,7 @@ def test_load_folder_and_report(tmp_path, torp_exp, torp_matmul, profiler_new, p
     (tmp_path / "readme.txt").write_text("not a csv")
     records, report = im.load(tmp_path, report=True, progress=False, catalogue=cat)
     assert len(records) == 5 + 2 + 6 + 4 + 5
-    assert records.attrs["import_report"] is report
+    assert len(pd.concat([records, im.load(torp_exp, catalogue=cat)])) == len(records) + 5  # two imports concatenate
     assert set(report["format"]) == {"torp_exp", "torp_matmul", "profiler", "sweep_table", "unknown"}
     r = report.set_index(report["file"].map(lambda f: Path(f).name))
     assert r.loc["ops_perf_results_old.csv", "skip_host_op"] == 2
@@ -601,9 +600,9 @@ def test_load_missing_path(tmp_path):
 
 def test_empty_result_has_record_columns(tmp_path):
     p = write_csv(tmp_path / "e.csv", EXP_HEADER, [[1, 1, 0, 0, 0, 1, 0, 0, 0, 1, 0, ""]])
-    df = im.load(p)
+    df, report = im.load(p, report=True)
     assert df.empty and list(df.columns) == im.RECORD_COLUMNS
-    assert df.attrs["import_report"]["skip_missing_duration"].tolist() == [1]
+    assert report["skip_missing_duration"].tolist() == [1]
 
 
 # ------------------------------------------------------------------------------------------------

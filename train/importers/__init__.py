@@ -32,9 +32,10 @@ source says of its build, else the source), ``build_date`` (the ISO date of the 
 source records it), ``op_to_op_ns`` (a profiler report's OP TO OP LATENCY: the gap since the
 previous device op ended).
 
-Skipped rows are counted per file and reason. ``load(paths)`` returns the records with the per-file
-summary attached as ``records.attrs["import_report"]``; ``load(paths, report=True)`` returns
-``(records, report)``. Reasons: ``host_op`` (``(torch) ...`` rows), ``unknown_op_code`` (op code in
+Skipped rows are counted per file and reason. ``load(paths)`` returns the records;
+``load(paths, report=True)`` returns ``(records, report)``, the per-file summary. (The report is not
+kept in ``records.attrs``: pandas compares attrs when frames are concatenated, and a DataFrame there
+makes ``pd.concat`` of two imports raise.) Reasons: ``host_op`` (``(torch) ...`` rows), ``unknown_op_code`` (op code in
 no catalogue ``profiler`` list), ``unknown_op_type`` (op code known, op type not: e.g. Unary ERF),
 ``op_not_in_catalogue`` (TORP/sweep op missing from the catalogue), ``missing_duration``,
 ``bad_shape``, ``not_wormhole`` (a profiler row measured on another chip: its DEVICE ARCH, or its
@@ -47,7 +48,7 @@ seen where old reports give padded shapes), ``query_refused`` (any other query t
 e.g. of an op that a ``catalogue=`` override adds but the library's catalogue lacks); ``unknown_format``
 counts whole files found in a folder whose columns match no format.
 
-``load_file(path)`` imports one file the same way (its one-row summary in ``attrs`` as well).
+``load_file(path)`` imports one file the same way.
 """
 
 from __future__ import annotations
@@ -185,8 +186,7 @@ def load_file(path: str | os.PathLike[str], fmt: str | None = None, *, report: b
     """Import one file. ``fmt`` overrides detection; ``catalogue`` overrides the installed/source
     catalogue (a parsed ops.json dict) for routing rows to ops; ``text``, where given, is the file's CSV
     text as the caller read it (``path`` then only names it). The records' ``row`` is the 0-based data
-    row of the file. The one-row summary is ``records.attrs["import_report"]``, also returned with
-    ``report=True``; why each skipped row was skipped (``"reason: detail"`` by data row) is
+    row of the file. The one-row summary is returned with ``report=True``; why each skipped row was skipped (``"reason: detail"`` by data row) is
     ``records.attrs["skipped_rows"]``.
 
     The queries are validated by the C++ parser, which knows the catalogue the library read when the
@@ -195,7 +195,6 @@ def load_file(path: str | os.PathLike[str], fmt: str | None = None, *, report: b
     cat = catalogue if catalogue is not None else _catalogue.load_catalogue()
     frame, stats = _import_file(Path(path), fmt, cat, text)
     rep = _report_frame([stats])
-    frame.attrs["import_report"] = rep
     frame.attrs["skipped_rows"] = stats.why_skipped
     return (frame, rep) if report else frame
 
@@ -225,8 +224,8 @@ def load(paths: str | os.PathLike[str] | Iterable[str | os.PathLike[str]], *, re
 
     A file named explicitly must be in a known format (else ValueError); files found in a folder whose
     columns match no format are skipped and reported with format ``unknown``. The per-file summary
-    (``file, format, rows_read, rows_kept, rows_skipped, skip_<reason>...``) is attached as
-    ``records.attrs["import_report"]`` and also returned when ``report=True``. ``progress`` shows a
+    (``file, format, rows_read, rows_kept, rows_skipped, skip_<reason>...``) is returned when
+    ``report=True``. ``progress`` shows a
     tqdm bar (default: when there are more than 5 files). ``catalogue`` as in :func:`load_file`.
     """
     files = find_measurement_files(paths)
@@ -255,5 +254,4 @@ def load(paths: str | os.PathLike[str] | Iterable[str | os.PathLike[str]], *, re
     frames = [f for f in frames if len(f)]
     records = pd.concat(frames, ignore_index=True) if frames else _empty_records()
     rep = _report_frame(stats)
-    records.attrs["import_report"] = rep
     return (records, rep) if report else records
