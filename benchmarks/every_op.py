@@ -150,13 +150,13 @@ def leave_one_llm_out(data: Path, cfg: fit.TrainConfig, work: Path) -> pd.DataFr
 
 
 def traces(models: Path) -> pd.DataFrame:
-    from opcast.models.cli import _spec_for
+    from opcast.models.cli import spec_for
     from opcast.models.validate import MODEL_CLASSES
 
     predictor = Predictor(models)
     rows = []
     for model in ("ttm", "patchtsmixer"):
-        _, spec = _spec_for(model, None, None)  # the default mode, as `opcast trace` runs it
+        _, spec = spec_for(model, None, None)  # the default mode, as `opcast trace` runs it
         for batch in (1, 32):
             trace = MODEL_CLASSES[model](spec).trace(batch, channels=7, plan=default_plan(model)).predict(predictor)
             t = trace.predicted_total()

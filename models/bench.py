@@ -48,10 +48,10 @@ TT_MLIR = "tt-mlir-style"
 
 def workload(kind: str, mode: str | None = None):
     """(model built from shapes only, input channels, mode name) as ``opcast trace`` picks them."""
-    from .cli import _spec_for
+    from .cli import spec_for
     from .validate import MODEL_CLASSES
 
-    mode, spec = _spec_for(kind, mode, None)
+    mode, spec = spec_for(kind, mode, None)
     mixing = "mix_channel" in (getattr(spec, "mode", ""), getattr(spec, "decoder_mode", ""))
     channels = spec.num_input_channels if mixing else 7
     return MODEL_CLASSES[kind](spec), channels, mode

@@ -84,7 +84,9 @@ def register_cli(subparsers) -> None:
 # ---------------------------------------------------------------------------------------------------------
 
 
-def _spec_for(kind: str, mode: str | None, checkpoint: str | None):
+def spec_for(kind: str, mode: str | None, checkpoint: str | None):
+    """(mode, spec) of a model as the CLI runs it: the default mode where ``mode`` is None, the
+    checkpoint's configuration where one is given. The one place trace, bench and benchmarks get it."""
     from .validate import MODEL_CLASSES, modes
 
     cls = MODEL_CLASSES[kind]
@@ -115,7 +117,7 @@ def cmd_trace(args) -> int:
         default_plan(args.model).save(args.write_default_plan)
         print(f"wrote {args.write_default_plan}")
         return 0
-    mode, spec = _spec_for(args.model, args.mode, args.checkpoint)
+    mode, spec = spec_for(args.model, args.mode, args.checkpoint)
     channels = args.channels or (spec.num_input_channels if "mix_channel" in (
         getattr(spec, "mode", ""), getattr(spec, "decoder_mode", "")) else 7)
     model = MODEL_CLASSES[args.model](spec, fuse_gelu=args.fuse_gelu)
