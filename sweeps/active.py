@@ -129,13 +129,13 @@ def select(todo: list[harness.Work], queries: list[str], width: np.ndarray, meas
     for op, idx in by_op.items():
         measured = measured_queries.get(op, [])
         z = _standardized([queries[i] for i in idx] + measured)
-        candidates = z[:len(idx)]
-        for i, p in zip(idx, candidates):
+        mine = z[:len(idx)]
+        for i, p in zip(idx, mine):
             points[i] = p
         if measured:
-            far[idx] = cKDTree(z[len(idx):]).query(candidates, k=1)[0]
+            far[idx] = cKDTree(z[len(idx):]).query(mine, k=1)[0]
         if len(idx) > 1:
-            near[op] = float(np.median(cKDTree(candidates).query(candidates, k=2)[0][:, 1]))
+            near[op] = float(np.median(cKDTree(mine).query(mine, k=2)[0][:, 1]))
         else:
             near[op] = 0.0
     # Each op's own ranking, then the ops in turn: widths of different models (an op's, its kind's,
@@ -164,6 +164,7 @@ def select(todo: list[harness.Work], queries: list[str], width: np.ndarray, meas
 
 def run_budget(store: Store, backend: str, op_names: list[str], suites: list[str] | None, budget: int, *,
                round_size: int | None = None, models: str | Path | None = None, device_perf: bool = False,
+               candidates: list[harness.Work] | None = None,
                measure: Callable[[list[harness.Work]], harness.Summary] | None = None,
                on_round: Callable[[int, Path, list[str]], None] | None = None, **options: Any) -> BudgetSummary:
     """Measure ``budget`` vectors of ``op_names`` (and ``suites``) that the store lacks, in rounds of
@@ -171,7 +172,8 @@ def run_budget(store: Store, backend: str, op_names: list[str], suites: list[str
     measured before it (see the module doc).
 
     models: where each round's models are trained (kept: the last are trained on everything measured);
-    default a temporary folder. measure: records the vectors it is given in the store (default
+    default a temporary folder. candidates: the vectors to choose from (default: every valid one of
+    ``op_names`` and ``suites`` that the store lacks). measure: records the vectors it is given in the store (default
     ``harness.record_work`` with ``options``; the Ray fleet's ``record_work`` runs them on a cluster).
     on_round(round, models folder, what was trained): called after each training, and once
     more after the last round's vectors are measured and trained on."""
@@ -194,7 +196,7 @@ def run_budget(store: Store, backend: str, op_names: list[str], suites: list[str
     summaries: list[harness.Summary] = []
     try:
         left = budget
-        todo = _candidates(store, backend, op_names, suites)
+        todo = _candidates(store, backend, op_names, suites) if candidates is None else list(candidates)
         for number in range(budget + 1):
             rows = store.rows(backend=backend, ops=op_names)
             trained = train_models(rows, timing, op_names, folder, keep_suspect=keep_suspect)

@@ -119,8 +119,8 @@ class Fleet:
         self.close()
 
     def pids(self) -> list[int]:
-        """Each actor's process id (waits for them to start)."""
-        return self.ray.get([a.pid.remote() for a in self.actors])
+        """Each actor's process id (waits for them to start, or restart)."""
+        return self.ray.get([a.pid.options(max_task_retries=-1).remote() for a in self.actors])
 
     def close(self) -> None:
         for actor in self.actors:
@@ -160,26 +160,38 @@ class Fleet:
             losses: collections.Counter = collections.Counter()
             idle = list(self.actors)
             running: dict[Any, tuple[Any, list[harness.Work]]] = {}
+            restarting: dict[Any, Any] = {}  # a probe of a dead actor (answers once Ray has restarted it) -> actor
             while queue or running:
                 while queue and idle:
                     actor, chunk = idle.pop(), queue.popleft()
                     running[actor.run.remote(chunk, timeout)] = (actor, chunk)
-                done, _ = self.ray.wait(list(running), num_returns=1)
+                if not running and not idle and not restarting:
+                    raise RuntimeError("every Ray worker is gone; the vectors finished so far are in the store")
+                done, _ = self.ray.wait(list(running) + list(restarting), num_returns=1)
                 for ref in done:
+                    if ref in restarting:
+                        actor = restarting.pop(ref)
+                        try:
+                            self.ray.get(ref)
+                            idle.append(actor)
+                        except RayActorError:  # not coming back (its node is gone): the others go on
+                            pass
+                        continue
                     actor, chunk = running.pop(ref)
-                    idle.append(actor)
                     try:
                         rows = self.ray.get(ref)
                     except RayActorError as exc:
-                        key = chunk[0].vector_id
-                        losses[key] += 1
+                        queue.appendleft(chunk)
                         summary.requeued += len(chunk)
                         summary.deaths.append(str(exc).splitlines()[0])
-                        if losses[key] >= MAX_BATCH_LOSSES:
-                            raise RuntimeError(f"a batch's Ray worker died {losses[key]} times; stopping the sweep "
-                                               f"(every vector finished so far is in the store): {exc}") from None
-                        queue.appendleft(chunk)
+                        losses[chunk[0].vector_id] += 1
+                        if losses[chunk[0].vector_id] >= MAX_BATCH_LOSSES:
+                            raise RuntimeError(f"a batch's Ray worker died {MAX_BATCH_LOSSES} times; stopping the "
+                                               f"sweep (the vectors finished so far are in the store): {exc}") from None
+                        # Ray restarts the actor; it takes work again once it answers (the probe may retry).
+                        restarting[actor.pid.options(max_task_retries=-1).remote()] = actor
                         continue
+                    idle.append(actor)
                     for row in rows:
                         record(row)
                     if summary.environment is None and rows:
