@@ -1,10 +1,11 @@
-"""``opcast sweep list | run | status | export``: the sweep stage's commands.
+"""``opcast sweep list | run | status | merge | export``: the sweep stage's commands.
 
     opcast sweep list                                        # ops, suites, vectors per backend
     opcast sweep run --op ttnn.gelu --backend mock --limit 200
     opcast sweep run --op all --backend wormhole --device-perf --db wormhole.sqlite
     opcast sweep run --op all --suite space_filling --backend host --limit 60
     opcast sweep status --db opcast_sweeps.sqlite [--json]
+    opcast sweep merge --db all.sqlite host1.sqlite host2.sqlite        # one store per host, merged
     opcast sweep export --db opcast_sweeps.sqlite --out sweep_export   # then opcast train --data sweep_export/dataset/host_torch.csv
 
 The main ``opcast`` CLI calls :func:`register_cli` with its argparse sub-parsers.
@@ -170,8 +171,18 @@ def _cmd_export(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_merge(args: argparse.Namespace) -> int:
+    from .store import Store
+
+    with Store(args.db) as store:
+        for other in args.stores:
+            added, had = store.merge(other)
+            print(f"{other}: {added} rows added, {had} already in {args.db} (kept as they were)")
+    return 0
+
+
 def register_cli(subparsers) -> None:
-    """Add ``sweep`` (list, run, status, export) to an argparse sub-parsers object."""
+    """Add ``sweep`` (list, run, status, merge, export) to an argparse sub-parsers object."""
     sweep = subparsers.add_parser("sweep", help="time and check TTNN ops across shapes, dtypes and shardings",
                                   description=__doc__.split("\n\n")[0])
     sub = sweep.add_subparsers(dest="sweep_command", required=True, metavar="COMMAND")
@@ -220,6 +231,13 @@ def register_cli(subparsers) -> None:
     p.add_argument("--db", default=DEFAULT_DB, metavar="FILE")
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=_cmd_status)
+
+    p = sub.add_parser("merge", help="copy other stores' rows (one per host) into this one",
+                       description="Adds every row of each STORE that this store lacks (same backend and vector "
+                                   "id); a row it has is kept as it was.")
+    p.add_argument("--db", default=DEFAULT_DB, metavar="FILE", help="the store merged into")
+    p.add_argument("stores", nargs="+", metavar="STORE")
+    p.set_defaults(func=_cmd_merge)
 
     p = sub.add_parser("export", help="a dataset opcast train reads, and tt-metal's result JSON")
     p.add_argument("--db", default=DEFAULT_DB, metavar="FILE")
