@@ -91,6 +91,8 @@ class Store:
     def merge(self, other: str | os.PathLike) -> tuple[int, int]:
         """Copy every row of another store (a host's own) into this one; (rows added, rows this store had
         already, kept as they were). ValueError for a file that is not a sweep store of this schema."""
+        if not Path(other).is_file():
+            raise ValueError(f"{other}: no such sweep store to merge")
         with Store(other) as theirs:  # checks it is a store of this schema
             total = theirs.db.execute("SELECT COUNT(*) FROM results").fetchone()[0]
         columns = ", ".join(COLUMNS)

@@ -143,3 +143,5 @@ def test_stores_of_two_hosts_merge_into_one_without_a_row_twice(tmp_path, capsys
     assert rows == {"a": 1.0, "b": 2.0, "c": 3.0}  # the row a store had is kept as it was
     (tmp_path / "notes.sqlite").write_text("not a store\n" * 100)
     assert opcast(["sweep", "merge", "--db", str(a), str(tmp_path / "notes.sqlite")]) == 2
+    assert opcast(["sweep", "merge", "--db", str(a), str(tmp_path / "typo.sqlite")]) == 2
+    assert not (tmp_path / "typo.sqlite").exists()
