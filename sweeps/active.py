@@ -8,9 +8,10 @@ spread widened by the interval's calibration (or, for an op too thinly measured 
 the wider interval of its kind's model or the calibrated roofline, so such an op is measured first).
 Ties, and every vector when nothing is trained yet, go to the vectors farthest from anything
 measured. Each op ranks its own vectors and the ops take turns (different models' widths are not on
-one scale). Within a round no two picks of an op are near-duplicates: nearer than the median distance between a
-candidate and its nearest other candidate, in the C++ library's features (those that vary among the
-op's vectors, standardized), so one round does not spend itself on one uncertain corner. Then it
+one scale). Within a round no two picks of an op are near-duplicates: nearer than the median
+distance between a candidate and its nearest other candidate, in the C++ library's features (those
+that vary among the op's vectors, standardized), so one round does not spend itself on one
+uncertain corner. Then it
 trains again, until N vectors are measured. The vectors not picked stay unmeasured, and the next run
 (budgeted or not) continues from what the store holds.
 """
@@ -32,17 +33,18 @@ from .store import Store
 # What each backend's timed rows are called in the dataset (export.write_dataset's file names).
 TIMINGS = {"host": "host_torch", "wormhole": "trace_replay"}
 DEVICE_KERNEL = "device_kernel"
+MODELS_MARK = ".opcast_budget_models"  # a --models folder a budgeted sweep may empty
 
 
 @dataclasses.dataclass
 class Round:
-    """One round: the vectors measured before it, and what it picked (their uncertainty, ln(hi/lo),
-    inf where no model answered)."""
+    """One round: the vectors measured before it, what was trained on them (ops, kinds, the roofline),
+    and how many it picked with their median uncertainty, ln(hi/lo) (inf where no model answered)."""
 
     measured_before: int
     picked: int
     median_width: float
-    trained_ops: list[str]
+    trained: list[str]
 
 
 @dataclasses.dataclass
@@ -69,11 +71,16 @@ def timing_of(backend: str, device_perf: bool) -> str:
 def train_models(rows: list[dict[str, Any]], timing: str, op_names: list[str], out: Path, *,
                  keep_suspect: bool) -> list[str]:
     """Train on the timed rows (``opcast train`` on their dataset, everything trained); what was trained
-    (ops, kinds, the roofline: training summary's names). ``out`` is emptied first."""
+    (ops, kinds, the roofline: training summary's names). ``out`` is emptied first, unless it holds
+    something a budgeted sweep did not write there (ValueError: nothing of the user's is deleted)."""
     from ..train import fit
 
+    if out.exists() and any(out.iterdir()) and not (out / MODELS_MARK).is_file():
+        raise ValueError(f"{out}: a folder that a budgeted sweep did not make; --models takes a new folder "
+                         "(each round's models replace the last)")
     shutil.rmtree(out, ignore_errors=True)
     out.mkdir(parents=True)
+    (out / MODELS_MARK).write_text("models of opcast sweep run --budget: each round replaces them\n")
     dataset = out / "_dataset"
     written = [p for p in export.write_dataset(rows, dataset) if p.stem == timing]
     if not written:

@@ -96,7 +96,7 @@ def _cmd_run(args: argparse.Namespace) -> int:
                                 round_size=args.round_size, models=args.models, device_perf=args.device_perf,
                                 measure=measure)
             for number, r in enumerate(budget.rounds):
-                trained = ", ".join(r.trained_ops) or "nothing yet"
+                trained = ", ".join(r.trained) or "nothing yet"
                 print(f"round {number}: {r.picked} vectors picked after {r.measured_before} measured (median "
                       f"ln(hi/lo) of the picks {r.median_width:.2f}; trained: {trained})")
             print(budget.line())

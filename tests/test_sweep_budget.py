@@ -79,3 +79,9 @@ def test_the_cli_refuses_a_budget_it_cannot_spend(capsys, tmp_path):
     assert "give one" in capsys.readouterr().err
     assert opcast(["sweep", "run", "--op", OP, "--backend", "host", "--budget", "0", "--db", db]) == 2
     assert "at least 1" in capsys.readouterr().err
+    mine = tmp_path / "my_models"
+    mine.mkdir()
+    (mine / "notes.txt").write_text("mine")
+    assert opcast(["sweep", "run", "--op", OP, "--suite", "patchtsmixer_trace", "--backend", "host", "--budget", "2",
+                   "--models", str(mine), "--db", db]) == 2
+    assert "did not make" in capsys.readouterr().err and (mine / "notes.txt").read_text() == "mine"
