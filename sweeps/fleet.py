@@ -50,12 +50,20 @@ def parse_address(address: str) -> tuple[str | None, int | None]:
     return address, None
 
 
+def card_slots(nodes: list[dict[str, Any]], resource: str) -> list[tuple[str, int]]:
+    """(node id, card number) for every card the cluster's live nodes advertise as ``resource``
+    (``ray.nodes()``), the nodes taking turns so that a shorter list still spreads over hosts."""
+    per_node = [(n["NodeID"], int(n.get("Resources", {}).get(resource, 0))) for n in nodes if n.get("Alive")]
+    most = max((cards for _, cards in per_node), default=0)
+    return [(node, card) for card in range(most) for node, cards in per_node if card < cards]
+
+
 class DeviceActor:
     """Ray actor: one device, one worker process on it, batches of vectors in, rows out."""
 
     def __init__(self, backend: str, arguments: list[str], device_perf: bool):
         self.backend, self.arguments, self.device_perf = backend, arguments, device_perf
-        self.python = harness.worker_python(backend)  # this node's interpreter for the backend
+        self.python: str | None = None  # this node's interpreter for the backend, found by the first batch
         self.worker: harness.Worker | None = None
 
     def pid(self) -> int:
@@ -63,6 +71,8 @@ class DeviceActor:
 
     def run(self, batch: list[harness.Work], timeout: float) -> list[dict[str, Any]]:
         rows = []
+        if self.python is None:  # a node without the backend's Python: the driver gets the ValueError
+            self.python = harness.worker_python(self.backend)
         for work in batch:
             if self.worker is None:
                 self.worker = harness._start(self.python, self.arguments, self.device_perf)
@@ -93,24 +103,31 @@ class Fleet:
             else:
                 ray.init(address=cluster, log_to_driver=False, configure_logging=False)
             self.started = True
-        total = ray.cluster_resources()
-        if resource:
-            available = int(total.get(resource, 0))
-            if available < 1:
-                raise ValueError(f"the Ray cluster advertises no {resource!r} resource: start each host's Ray "
-                                 f"with --resources '{{\"{resource}\": <cards>}}'")
-            options = {"resources": {resource: 1}, "num_cpus": 1}
-        else:
-            available = int(total.get("CPU", 0)) // threads
-            options = {"num_cpus": threads}
-        count = workers or local_workers or available
-        if count < 1:
-            raise ValueError(f"the Ray cluster has room for no {backend} worker ({total})")
         arguments = ["--backend", backend, "--device", device, "--warmup", str(warmup), "--repeats", str(repeats),
                      "--threads", str(threads)] + (["--device-perf"] if device_perf else [])
         # Ray restarts a dead actor; the driver re-queues its batch itself (no task retries: one place decides).
         remote = ray.remote(max_restarts=-1, max_task_retries=0)(DeviceActor)
-        self.actors = [remote.options(**options).remote(backend, arguments, device_perf) for _ in range(count)]
+        if resource:
+            # One actor per card, pinned to its host, opening that card (ttnn's device id): a custom
+            # resource has no ids of its own, so the driver numbers each host's cards.
+            from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
+
+            slots = card_slots(ray.nodes(), resource)
+            if not slots:
+                raise ValueError(f"the Ray cluster advertises no {resource!r} resource: start each host's Ray "
+                                 f"with --resources '{{\"{resource}\": <cards>}}'")
+            slots = slots[:workers or local_workers or len(slots)]
+            self.actors = [remote.options(resources={resource: 1}, num_cpus=1,
+                                          scheduling_strategy=NodeAffinitySchedulingStrategy(node, soft=False))
+                           .remote(backend, arguments + ["--device-id", str(card)], device_perf)
+                           for node, card in slots]
+        else:
+            total = ray.cluster_resources()
+            count = workers or local_workers or int(total.get("CPU", 0)) // threads
+            if count < 1:
+                raise ValueError(f"the Ray cluster has room for no {backend} worker ({total})")
+            self.actors = [remote.options(num_cpus=threads).remote(backend, arguments, device_perf)
+                           for _ in range(count)]
 
     def __enter__(self) -> "Fleet":
         return self
@@ -132,7 +149,7 @@ class Fleet:
                     timeout: float = harness.DEFAULT_TIMEOUT, progress: bool = True) -> "FleetSummary":
         """Record every vector of ``todo`` in ``store``: invalid ones as NOT_RUN here, the rest in batches
         on the actors (see the module doc)."""
-        from ray.exceptions import RayActorError
+        from ray.exceptions import RayActorError, RayTaskError
         from tqdm.auto import tqdm
 
         if batch < 1:
@@ -166,7 +183,7 @@ class Fleet:
                     actor, chunk = idle.pop(), queue.popleft()
                     running[actor.run.remote(chunk, timeout)] = (actor, chunk)
                 if not running and not idle and not restarting:
-                    raise RuntimeError("every Ray worker is gone; the vectors finished so far are in the store")
+                    raise harness.WorkerFailed("every Ray worker is gone; the vectors finished so far are in the store")
                 done, _ = self.ray.wait(list(running) + list(restarting), num_returns=1)
                 for ref in done:
                     if ref in restarting:
@@ -180,13 +197,16 @@ class Fleet:
                     actor, chunk = running.pop(ref)
                     try:
                         rows = self.ray.get(ref)
+                    except RayTaskError as exc:  # the actor's own error (no backend on its node, a device that
+                        cause = getattr(exc, "cause", None)  # cannot open): the driver says it as plainly
+                        raise (cause if isinstance(cause, Exception) else exc) from None
                     except RayActorError as exc:
                         queue.appendleft(chunk)
                         summary.requeued += len(chunk)
                         summary.deaths.append(str(exc).splitlines()[0])
                         losses[chunk[0].vector_id] += 1
                         if losses[chunk[0].vector_id] >= MAX_BATCH_LOSSES:
-                            raise RuntimeError(f"a batch's Ray worker died {MAX_BATCH_LOSSES} times; stopping the "
+                            raise harness.WorkerFailed(f"a batch's Ray worker died {MAX_BATCH_LOSSES} times; stopping the "
                                                f"sweep (the vectors finished so far are in the store): {exc}") from None
                         # Ray restarts the actor; it takes work again once it answers (the probe may retry).
                         restarting[actor.pid.options(max_task_retries=-1).remote()] = actor

@@ -78,3 +78,17 @@ def test_a_worker_killed_mid_sweep_loses_nothing_and_records_nothing_twice(tmp_p
     assert len(ids) == len(set(ids)) == len(todo) and set(ids) == {w.vector_id for w in todo}
     assert summary.recorded == {statuses.PASS: len(todo)}
     assert victim not in two_workers.pids()  # Ray restarted the actor, in a new process
+
+
+def test_each_card_of_each_host_gets_one_worker():
+    nodes = [{"NodeID": "a", "Alive": True, "Resources": {"CPU": 8.0, "wormhole": 2.0}},
+             {"NodeID": "b", "Alive": True, "Resources": {"CPU": 8.0, "wormhole": 4.0}},
+             {"NodeID": "c", "Alive": False, "Resources": {"wormhole": 4.0}},
+             {"NodeID": "d", "Alive": True, "Resources": {"CPU": 2.0}}]
+    assert fleet.card_slots(nodes, "wormhole") == [("a", 0), ("b", 0), ("a", 1), ("b", 1), ("b", 2), ("b", 3)]
+    assert fleet.card_slots(nodes[3:], "wormhole") == []
+
+
+def test_a_cluster_without_cards_is_refused_for_the_wormhole_backend(two_workers):
+    with pytest.raises(ValueError, match="advertises no 'wormhole' resource"):
+        fleet.Fleet("local:2", "wormhole")
