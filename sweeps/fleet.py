@@ -1,9 +1,10 @@
 """``opcast sweep run --ray ADDRESS``: one sweep over many devices, on a Ray cluster.
 
 The driver (the ``opcast sweep run`` process) plans the vectors as a plain run does, cuts them into
-batches and hands one batch at a time to each Ray actor. An actor owns one device: a Wormhole card (a
-Ray resource ``wormhole`` that each host advertises per card: ``ray start --resources
-'{"wormhole": 4}'``), the mock device, or one host CPU; it runs its batch in the same worker process a
+batches and hands one batch at a time to each Ray actor. An actor owns one device: a Wormhole card (each
+host advertises its cards as the Ray resource ``wormhole``, ``ray start --resources '{"wormhole": 4}'``,
+and the driver pins one actor per card to its host, opening that card's device id), the mock device,
+or one host CPU; it runs its batch in the same worker process a
 plain run uses (:mod:`.worker`, in the interpreter the backend needs on that node), so a crash or a
 hang there costs one vector, as always. The batch's rows come back to the driver, which alone writes
 the store, a batch at a time, as each arrives. An actor that dies (its process killed, its node
