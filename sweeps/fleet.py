@@ -104,6 +104,17 @@ class Fleet:
             else:
                 ray.init(address=cluster, log_to_driver=False, configure_logging=False)
             self.started = True
+        self.actors: list[Any] = []
+        try:
+            self.actors = self._start_actors(backend, resource, workers or local_workers, device=device,
+                                             device_perf=device_perf, warmup=warmup, repeats=repeats, threads=threads)
+        except BaseException:
+            self.close()
+            raise
+
+    def _start_actors(self, backend: str, resource: str | None, count: int | None, *, device: str, device_perf: bool,
+                      warmup: int, repeats: int, threads: int) -> list[Any]:
+        ray = self.ray
         arguments = ["--backend", backend, "--device", device, "--warmup", str(warmup), "--repeats", str(repeats),
                      "--threads", str(threads)] + (["--device-perf"] if device_perf else [])
         # Ray restarts a dead actor; the driver re-queues its batch itself (no task retries: one place decides).
@@ -117,18 +128,16 @@ class Fleet:
             if not slots:
                 raise ValueError(f"the Ray cluster advertises no {resource!r} resource: start each host's Ray "
                                  f"with --resources '{{\"{resource}\": <cards>}}'")
-            slots = slots[:workers or local_workers or len(slots)]
-            self.actors = [remote.options(resources={resource: 1}, num_cpus=1,
-                                          scheduling_strategy=NodeAffinitySchedulingStrategy(node, soft=False))
-                           .remote(backend, arguments + ["--device-id", str(card)], device_perf)
-                           for node, card in slots]
-        else:
-            total = ray.cluster_resources()
-            count = workers or local_workers or int(total.get("CPU", 0)) // threads
-            if count < 1:
-                raise ValueError(f"the Ray cluster has room for no {backend} worker ({total})")
-            self.actors = [remote.options(num_cpus=threads).remote(backend, arguments, device_perf)
-                           for _ in range(count)]
+            slots = slots[:count or len(slots)]
+            return [remote.options(resources={resource: 1}, num_cpus=1,
+                                   scheduling_strategy=NodeAffinitySchedulingStrategy(node, soft=False))
+                    .remote(backend, arguments + ["--device-id", str(card)], device_perf)
+                    for node, card in slots]
+        total = ray.cluster_resources()
+        count = count or int(total.get("CPU", 0)) // threads
+        if count < 1:
+            raise ValueError(f"the Ray cluster has room for no {backend} worker ({total})")
+        return [remote.options(num_cpus=threads).remote(backend, arguments, device_perf) for _ in range(count)]
 
     def __enter__(self) -> "Fleet":
         return self
