@@ -41,7 +41,7 @@ fi
 .venv/bin/python -m pip install -q --no-deps granite-tsfm==0.3.11
 echo "[setup] building and installing opcast (first build compiles mlpack: a few minutes)"
 # A fixed build folder keeps rebuilds incremental and holds the C++ tests that scripts/test.sh runs.
-.venv/bin/python -m pip install -q -c scripts/constraints.txt ".[test,models]" \
+.venv/bin/python -m pip install -q -c scripts/constraints.txt ".[test,models,ray]" \
   -C build-dir=build/py311 -C cmake.define.OPCAST_BUILD_TESTS=ON \
   -C cmake.define.ENSMALLEN_INCLUDE_DIR="$deps/ensmallen/usr/include"
 .venv/bin/opcast --version

@@ -124,15 +124,15 @@ class MockBackend:
 class WormholeBackend:
     name = "wormhole"
 
-    def __init__(self, *, device_kind: str = "wormhole", device_perf: bool = False, warmup: int = 2,
-                 repeats: int = 10, **_: Any):
+    def __init__(self, *, device_kind: str = "wormhole", device_id: int = 0, device_perf: bool = False,
+                 warmup: int = 2, repeats: int = 10, **_: Any):
         if device_perf:
             os.environ.update(PROFILER_ENVIRONMENT)
         from ..device.environment import import_ttnn
         from ..device.session import open_device
 
         self.device_perf, self.warmup, self.repeats, self.device_kind = device_perf, warmup, repeats, device_kind
-        self._session = open_device(device_kind, trace_region_size=TRACE_REGION_BYTES)
+        self._session = open_device(device_kind, device_id, trace_region_size=TRACE_REGION_BYTES)
         self.device = self._session.__enter__()
         self.ttnn = import_ttnn()
 

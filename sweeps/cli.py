@@ -1,10 +1,11 @@
-"""``opcast sweep list | run | status | export``: the sweep stage's commands.
+"""``opcast sweep list | run | status | merge | export``: the sweep stage's commands.
 
     opcast sweep list                                        # ops, suites, vectors per backend
     opcast sweep run --op ttnn.gelu --backend mock --limit 200
     opcast sweep run --op all --backend wormhole --device-perf --db wormhole.sqlite
     opcast sweep run --op all --suite space_filling --backend host --limit 60
     opcast sweep status --db opcast_sweeps.sqlite [--json]
+    opcast sweep merge --db all.sqlite host1.sqlite host2.sqlite        # one store per host, merged
     opcast sweep export --db opcast_sweeps.sqlite --out sweep_export   # then opcast train --data sweep_export/dataset/host_torch.csv
 
 The main ``opcast`` CLI calls :func:`register_cli` with its argparse sub-parsers.
@@ -13,6 +14,7 @@ The main ``opcast`` CLI calls :func:`register_cli` with its argparse sub-parsers
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 from collections import Counter, defaultdict
 from typing import Any
@@ -66,12 +68,49 @@ def _cmd_run(args: argparse.Namespace) -> int:
     if args.device == "mock" and args.backend != "wormhole":
         raise ValueError("--device mock runs the wormhole backend's code on the mock device: it goes with "
                          "--backend wormhole (--backend mock is the mock legality sweep)")
-    with Store(args.db) as store:
-        summary = harness.run_sweep(store, args.backend, _ops(args.op), args.suite, limit=args.limit,
-                                    timeout=args.timeout, device=args.device, device_perf=args.device_perf,
-                                    warmup=args.warmup, repeats=args.repeats, threads=args.threads,
-                                    progress=not args.quiet)
-    print(summary.line())
+    if args.budget is not None and args.limit is not None:
+        raise ValueError("--budget picks which vectors to measure, --limit takes the next ones by id: give one")
+    if args.budget is None and (args.round_size is not None or args.models is not None):
+        raise ValueError("--round-size and --models go with --budget")
+    worker_options = dict(device=args.device, device_perf=args.device_perf, warmup=args.warmup,
+                          repeats=args.repeats, threads=args.threads)
+    fleet = None
+    with contextlib.ExitStack() as stack:
+        store = stack.enter_context(Store(args.db))
+        if args.ray is not None:
+            from .fleet import Fleet
+
+            fleet = stack.enter_context(Fleet(args.ray, args.backend, **worker_options))
+
+        def measure(todo):
+            if fleet is not None:
+                return fleet.record_work(store, todo, batch=args.ray_batch, timeout=args.timeout,
+                                         progress=not args.quiet)
+            return harness.record_work(store, args.backend, todo, timeout=args.timeout, progress=not args.quiet,
+                                       **worker_options)
+
+        if args.budget is not None:
+            from .active import run_budget
+
+            budget = run_budget(store, args.backend, _ops(args.op), args.suite, args.budget,
+                                round_size=args.round_size, models=args.models, device_perf=args.device_perf,
+                                measure=measure)
+            for number, r in enumerate(budget.rounds):
+                trained = ", ".join(r.trained) or "nothing yet"
+                print(f"round {number}: {r.picked} vectors picked after {r.measured_before} measured (median "
+                      f"ln(hi/lo) of the picks {r.median_width:.2f}; trained: {trained})")
+            print(budget.line())
+            if not budget.summaries:
+                return 0
+            summary = budget.summaries[-1]
+        elif fleet is not None:
+            summary = measure(harness.plan(args.backend, _ops(args.op), args.suite, store.finished(args.backend),
+                                           args.limit))
+            print(summary.line())
+        else:
+            summary = harness.run_sweep(store, args.backend, _ops(args.op), args.suite, limit=args.limit,
+                                        timeout=args.timeout, progress=not args.quiet, **worker_options)
+            print(summary.line())
     if summary.environment:
         env = summary.environment
         print(f"device: {env.get('device')}; ttnn {env.get('ttnn_version') or '-'}; tt-metal commit "
@@ -132,8 +171,18 @@ def _cmd_export(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_merge(args: argparse.Namespace) -> int:
+    from .store import Store
+
+    with Store(args.db) as store:
+        for other in args.stores:
+            added, had = store.merge(other)
+            print(f"{other}: {added} rows added, {had} already in {args.db} (kept as they were)")
+    return 0
+
+
 def register_cli(subparsers) -> None:
-    """Add ``sweep`` (list, run, status, export) to an argparse sub-parsers object."""
+    """Add ``sweep`` (list, run, status, merge, export) to an argparse sub-parsers object."""
     sweep = subparsers.add_parser("sweep", help="time and check TTNN ops across shapes, dtypes and shardings",
                                   description=__doc__.split("\n\n")[0])
     sub = sweep.add_subparsers(dest="sweep_command", required=True, metavar="COMMAND")
@@ -164,6 +213,17 @@ def register_cli(subparsers) -> None:
     p.add_argument("--warmup", type=int, default=2, help="untimed runs per vector (default 2)")
     p.add_argument("--repeats", type=int, default=10, help="timed runs per vector, every one kept (default 10)")
     p.add_argument("--threads", type=int, default=1, help="host: torch threads (default 1)")
+    p.add_argument("--budget", type=int, metavar="N",
+                   help="measure N vectors, the ones the models are least sure of first, in rounds, retraining "
+                        "between rounds (timed backends); the rest stay for later runs")
+    p.add_argument("--round-size", type=int, metavar="N", help="--budget: vectors per round (default: a fifth)")
+    p.add_argument("--models", metavar="DIR",
+                   help="--budget: train each round's models here and keep the last (default: a temporary folder)")
+    p.add_argument("--ray", metavar="ADDRESS",
+                   help="run on a Ray cluster, one worker per device: auto, ray://host:10001, host:6379, or "
+                        "local[:N] (a local Ray instance with N workers)")
+    p.add_argument("--ray-batch", type=int, default=8, metavar="N",
+                   help="--ray: vectors per batch, what a dead worker can lose and re-queue (default 8)")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.set_defaults(func=_cmd_run)
 
@@ -171,6 +231,13 @@ def register_cli(subparsers) -> None:
     p.add_argument("--db", default=DEFAULT_DB, metavar="FILE")
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=_cmd_status)
+
+    p = sub.add_parser("merge", help="copy other stores' rows (one per host) into this one",
+                       description="Adds every row of each STORE that this store lacks (same backend and vector "
+                                   "id); a row it has is kept as it was.")
+    p.add_argument("--db", default=DEFAULT_DB, metavar="FILE", help="the store merged into")
+    p.add_argument("stores", nargs="+", metavar="STORE")
+    p.set_defaults(func=_cmd_merge)
 
     p = sub.add_parser("export", help="a dataset opcast train reads, and tt-metal's result JSON")
     p.add_argument("--db", default=DEFAULT_DB, metavar="FILE")

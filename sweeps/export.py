@@ -43,7 +43,7 @@ def export(store: Store, out: str | Path) -> list[Path]:
     if out.exists() and not out.is_dir():
         raise ValueError(f"{out}: not a folder")
     rows = store.rows()
-    written = _write_dataset(rows, out / "dataset")
+    written = write_dataset(rows, out / "dataset")
     by_sweep: dict[tuple[str, str], list[dict[str, Any]]] = defaultdict(list)
     for row in rows:
         by_sweep[(row["backend"], row["sweep"])].append(row)
@@ -62,7 +62,8 @@ def _repeats(row: dict[str, Any]) -> list[float | None]:
     return list(row["repeats_ns"]) if row["status"] == statuses.PASS and row.get("repeats_ns") else [None]
 
 
-def _write_dataset(rows: list[dict[str, Any]], folder: Path) -> list[Path]:
+def write_dataset(rows: list[dict[str, Any]], folder: Path) -> list[Path]:
+    """``folder/<timing>.csv`` of the timed PASS rows among ``rows``; the paths written."""
     by_timing: dict[str, list[dict[str, Any]]] = defaultdict(list)
     for row in rows:
         if row["status"] == statuses.PASS and row.get("timing") and row.get("repeats_ns"):

@@ -88,6 +88,23 @@ class Store:
                 "ON CONFLICT (backend, vector_id) DO NOTHING", values)
         return cursor.rowcount == 1
 
+    def merge(self, other: str | os.PathLike) -> tuple[int, int]:
+        """Copy every row of another store (a host's own) into this one; (rows added, rows this store had
+        already, kept as they were). ValueError for a file that is not a sweep store of this schema."""
+        if not Path(other).is_file():
+            raise ValueError(f"{other}: no such sweep store to merge")
+        with Store(other) as theirs:  # checks it is a store of this schema
+            total = theirs.db.execute("SELECT COUNT(*) FROM results").fetchone()[0]
+        columns = ", ".join(COLUMNS)
+        self.db.execute("ATTACH DATABASE ? AS theirs", (str(other),))
+        try:
+            with self.db:
+                added = self.db.execute(f"INSERT INTO results ({columns}) SELECT {columns} FROM theirs.results "
+                                        "ORDER BY rowid ON CONFLICT (backend, vector_id) DO NOTHING").rowcount
+        finally:
+            self.db.execute("DETACH DATABASE theirs")
+        return added, total - added
+
     def finished(self, backend: str) -> set[str]:
         """The ids of the vectors the store has for ``backend``."""
         return {r[0] for r in self.db.execute("SELECT vector_id FROM results WHERE backend = ?", (backend,))}

@@ -66,6 +66,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--backend", required=True, choices=("wormhole", "mock", "host"))
     parser.add_argument("--device", default="wormhole", choices=("wormhole", "mock"),
                         help="the wormhole backend's device (mock: its code path on the mock device)")
+    parser.add_argument("--device-id", type=int, default=0, help="wormhole: which card of this host (ttnn's device id)")
     parser.add_argument("--device-perf", action="store_true")
     parser.add_argument("--warmup", type=int, default=2)
     parser.add_argument("--repeats", type=int, default=10)
@@ -79,7 +80,8 @@ def main(argv: list[str] | None = None) -> int:
     from .backends import BACKEND_CLASSES
 
     try:
-        backend = BACKEND_CLASSES[args.backend](device_kind=args.device, device_perf=args.device_perf,
+        backend = BACKEND_CLASSES[args.backend](device_kind=args.device, device_id=args.device_id,
+                                                device_perf=args.device_perf,
                                                 warmup=args.warmup, repeats=args.repeats, threads=args.threads)
     except Exception as exc:  # the harness reports why no vector can run here
         from ..device.capture import clean_error

@@ -124,3 +124,24 @@ def test_a_killed_sweep_leaves_no_worker_behind(tmp_path):
     while time.monotonic() < deadline and any(os.path.exists(f"/proc/{pid}") for pid in workers):
         time.sleep(0.1)
     assert not any(os.path.exists(f"/proc/{pid}") for pid in workers)
+
+
+def test_stores_of_two_hosts_merge_into_one_without_a_row_twice(tmp_path, capsys):
+    from opcast.cli import main as opcast
+
+    a, b = tmp_path / "a.sqlite", tmp_path / "b.sqlite"
+    with Store(a) as store:
+        store.record(_row("a" * 56, repeats_ns=[1.0], median_ns=1.0))
+        store.record(_row("b" * 56, repeats_ns=[2.0], median_ns=2.0))
+    with Store(b) as store:
+        store.record(_row("b" * 56, repeats_ns=[9.0], median_ns=9.0))  # the same vector, measured elsewhere
+        store.record(_row("c" * 56, repeats_ns=[3.0], median_ns=3.0))
+    assert opcast(["sweep", "merge", "--db", str(a), str(b)]) == 0
+    assert "1 rows added, 1 already in" in capsys.readouterr().out
+    with Store(a) as store:
+        rows = {r["vector_id"][0]: r["median_ns"] for r in store.rows()}
+    assert rows == {"a": 1.0, "b": 2.0, "c": 3.0}  # the row a store had is kept as it was
+    (tmp_path / "notes.sqlite").write_text("not a store\n" * 100)
+    assert opcast(["sweep", "merge", "--db", str(a), str(tmp_path / "notes.sqlite")]) == 2
+    assert opcast(["sweep", "merge", "--db", str(a), str(tmp_path / "typo.sqlite")]) == 2
+    assert not (tmp_path / "typo.sqlite").exists()
