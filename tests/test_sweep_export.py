@@ -129,7 +129,10 @@ def test_the_host_loop_sweep_export_train(tmp_path):
         assert main(["sweep", "run", "--op", op, "--suite", "space_filling", "--backend", "host", "--db", str(db),
                      "--limit", "120", "--repeats", "3", "--quiet"]) == 0
     assert main(["sweep", "export", "--db", str(db), "--out", str(out)]) == 0
-    assert main(["train", "--data", str(out / "dataset" / "host_torch.csv"), "--out", str(models), "--quiet"]) == 0
+    # --keep-suspect as budgeted sweeps train on the host: a loaded CPU gives most configurations repeats
+    # more than 2x apart, which would otherwise leave an op below the training minimum.
+    assert main(["train", "--data", str(out / "dataset" / "host_torch.csv"), "--out", str(models), "--quiet",
+                 "--keep-suspect"]) == 0
     for op in ("gelu", "linear"):
         manifest = json.loads((models / op / "manifest.json").read_text())
         assert manifest["op"] == f"ttnn.{op}" and manifest["dataset"]["sources"] == ["host_torch/host"]
