@@ -66,11 +66,16 @@ def _cmd_run(args: argparse.Namespace) -> int:
     if args.device == "mock" and args.backend != "wormhole":
         raise ValueError("--device mock runs the wormhole backend's code on the mock device: it goes with "
                          "--backend wormhole (--backend mock is the mock legality sweep)")
+    if bool(args.op) == bool(args.vectors):
+        raise ValueError("opcast sweep run takes the ops' suites (--op) or a file of vectors (--vectors), one of them")
+    options = dict(timeout=args.timeout, device=args.device, device_perf=args.device_perf, warmup=args.warmup,
+                   repeats=args.repeats, threads=args.threads, progress=not args.quiet)
     with Store(args.db) as store:
-        summary = harness.run_sweep(store, args.backend, _ops(args.op), args.suite, limit=args.limit,
-                                    timeout=args.timeout, device=args.device, device_perf=args.device_perf,
-                                    warmup=args.warmup, repeats=args.repeats, threads=args.threads,
-                                    progress=not args.quiet)
+        if args.vectors:
+            todo = harness.plan_file(args.backend, args.vectors, store.finished(args.backend), args.limit)
+            summary = harness.record_work(store, args.backend, todo, **options)
+        else:
+            summary = harness.run_sweep(store, args.backend, _ops(args.op), args.suite, limit=args.limit, **options)
     print(summary.line())
     if summary.environment:
         env = summary.environment
@@ -147,7 +152,9 @@ def register_cli(subparsers) -> None:
                        description="Runs the vectors the store lacks, in the order of their ids (an even sample "
                                    "under --limit), each in a worker process: a crash or a hang past --timeout "
                                    "is that vector's FAIL_CRASH_HANG and the sweep goes on. Safe to kill and re-run.")
-    p.add_argument("--op", action="append", required=True, metavar="OP", help="an op (ttnn.gelu, gelu) or all; repeatable")
+    p.add_argument("--op", action="append", metavar="OP", help="an op (ttnn.gelu, gelu) or all; repeatable")
+    p.add_argument("--vectors", metavar="FILE",
+                   help="instead of --op: a JSON list of {op, suite, vector} (opcast recalibrate --suggest writes one)")
     p.add_argument("--suite", action="append", metavar="S", help="only these suites (default: all); repeatable")
     p.add_argument("--backend", required=True, choices=vectors.BACKENDS,
                    help="wormhole: ttnn on a Wormhole, timed; mock: ttnn's mock device, legality and L1; "

@@ -31,7 +31,7 @@ import pandas as pd
 
 from .. import _core
 from .. import catalogue as _catalogue
-from . import dataset, fit
+from . import builds, dataset, fit
 
 # A kind model holds out whole ops: it needs at least two to hold one out, and enough configurations
 # for an ensemble.
@@ -112,7 +112,7 @@ def leave_one_out_factors(k: KindData, log_residual: np.ndarray) -> np.ndarray:
     return out
 
 
-def fit_kind(k: KindData, out_dir: Path, cfg: fit.TrainConfig, verbose: bool) -> dict:
+def fit_kind(k: KindData, out_dir: Path, cfg: fit.TrainConfig, verbose: bool, build_table: dict | None = None) -> dict:
     """Trains, calibrates and writes one kind model; returns its manifest."""
     d = k.data
     cfg = cfg.replace(target=KIND_TARGET, members=max(2, int(len(np.unique(d.fold)))))
@@ -148,6 +148,8 @@ def fit_kind(k: KindData, out_dir: Path, cfg: fit.TrainConfig, verbose: bool) ->
             **fit.ensemble_manifest(d, ensemble, interval=interval, metrics=metrics, memo=None,
                                     memo_report={"used": False, "reason": "kind models keep no program memo"},
                                     target_selection={}, seconds=time.perf_counter() - started)}
+        if build_table is not None:
+            manifest["builds"] = build_table
         model_dir = fit.write_model_folder(out_dir / KIND_FOLDER.format(kind=k.kind), ensemble, None, manifest)
     fit.measured(model_dir, d, answers)
     return manifest
@@ -212,7 +214,7 @@ def dispatch_gap(records: pd.DataFrame) -> dict | None:
 
 
 def write_roofline(kinds: dict[str, KindData], out_dir: Path, cfg: fit.TrainConfig,
-                   dispatch: dict | None = None) -> dict | None:
+                   dispatch: dict | None = None, build_table: dict | None = None) -> dict | None:
     """The calibrated-roofline folder: a fit per kind with two or more measured ops, and over every kind;
     None (no folder) where a single op was measured: no interval can be calibrated on ops held out."""
     everything = roofline_fit(np.concatenate([k.data.terms for k in kinds.values()]),
@@ -234,6 +236,8 @@ def write_roofline(kinds: dict[str, KindData], out_dir: Path, cfg: fit.TrainConf
         "files": {},
         "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
     }
+    if build_table is not None:
+        manifest["builds"] = build_table
     folder = out_dir / ROOFLINE_FOLDER
     folder.mkdir(parents=True, exist_ok=True)
     fit.write_manifest(folder, manifest)
@@ -241,9 +245,14 @@ def write_roofline(kinds: dict[str, KindData], out_dir: Path, cfg: fit.TrainConf
 
 
 def train_tiers(configs_by_op: dict[str, pd.DataFrame], out_dir: Path, cfg: fit.TrainConfig,
-                verbose: bool = True, dispatch: dict | None = None) -> pd.DataFrame:
+                verbose: bool = True, dispatch: dict | None = None, factors: pd.DataFrame | None = None) -> pd.DataFrame:
     """Kind models for every kind with enough measured ops, and the calibrated roofline of every kind
-    (with the measured ``dispatch`` gap, ``dispatch_gap``); one summary row per kind."""
+    (with the measured ``dispatch`` gap, ``dispatch_gap``); one summary row per kind. ``factors``
+    (``builds.fit_factors``) gives each its table of builds over the ops it learned."""
+
+    def build_table(ops) -> dict | None:
+        return None if factors is None else builds.table(factors[factors["op"].isin(list(ops))], cfg.coverage)
+
     rows = []
     kinds = {kind: kind_data(kind, ops, cfg) for kind, ops in kinds_of(configs_by_op).items()}
     for kind, k in sorted(kinds.items()):
@@ -254,10 +263,10 @@ def train_tiers(configs_by_op: dict[str, pd.DataFrame], out_dir: Path, cfg: fit.
             continue
         if verbose:
             print(f"[{kind}] kind model on {len(k.op)} configurations of {len(k.ops)} ops", file=sys.stderr, flush=True)
-        m = fit_kind(k, out_dir, cfg, verbose)
+        m = fit_kind(k, out_dir, cfg, verbose, build_table(k.ops))
         rows.append({**row, "status": "trained", "out_of_fold_within_10pct": m["metrics"]["unseen_op"]["within_10pct"],
                      "seconds": m["training"]["seconds"]})
-    manifest = write_roofline(kinds, out_dir, cfg, dispatch) if kinds else None
+    manifest = write_roofline(kinds, out_dir, cfg, dispatch, build_table(configs_by_op)) if kinds else None
     if manifest is None:
         rows.append({"op": ROOFLINE_FOLDER, "configurations": sum(len(k.op) for k in kinds.values()), "groups": 1,
                      "status": "not written: one measured op, none to hold out for its interval"})
