@@ -63,6 +63,12 @@ def ks_for(n: int) -> list[int]:
     return [k for k in KS if k < n]
 
 
+def load(path: Path) -> pd.DataFrame:
+    records = importers.load(path)
+    records.attrs.clear()  # the import report: pandas compares attrs on every concat
+    return records
+
+
 def dashboard(records: pd.DataFrame, cutoff: str, n_builds: int, repeats: int, work: Path) -> list[dict]:
     date = pd.to_datetime(records["build_date"], errors="coerce")
     before = records[date < cutoff]
@@ -177,9 +183,9 @@ def main() -> int:
     rows = []
     with tempfile.TemporaryDirectory(prefix="opcast_recal_bench_") as work:
         if "dashboard" in args.cases:
-            rows += dashboard(importers.load(data / "dashboard"), args.cutoff, args.builds, args.repeats, Path(work))
+            rows += dashboard(load(data / "dashboard"), args.cutoff, args.builds, args.repeats, Path(work))
         if "relu" in args.cases:
-            rows += relu_sources(importers.load(data / "sweeps" / "relu_wormhole.csv"), args.repeats, Path(work))
+            rows += relu_sources(load(data / "sweeps" / "relu_wormhole.csv"), args.repeats, Path(work))
     table = pd.DataFrame(rows)
     table.to_csv(out / "recalibration.csv", index=False)
     summary = table.groupby(["case", "choice", "k"])[["within_10pct", "median_ape", "coverage", "median_hi_lo"]].mean()

@@ -85,6 +85,7 @@ def drift(paths, out: str | os.PathLike, *, ops: list[str] | None = None, plots:
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     records = importers.load(paths)
+    records.attrs.clear()  # the import report: pandas compares attrs on every concat
     if ops:
         records = records[records["op"].isin(ops)]
     s = series(records)

@@ -71,6 +71,8 @@ def load_measurements(paths) -> pd.DataFrame:
                 with Store(str(store)) as s:
                     export(s, Path(tmp) / store.stem)
                 frames.append(importers.load(Path(tmp) / store.stem))
+    for frame in frames:
+        frame.attrs.clear()  # the import reports: pandas compares attrs on every concat
     records = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
     return records[records["kernel_ns"].notna()].reset_index(drop=True) if len(records) else records
 
@@ -111,6 +113,10 @@ def recalibrate(models: str | os.PathLike, records: pd.DataFrame, out: str | os.
         build = named[0]
     if date is None and "build_date" in records and records["build_date"].notna().any():
         date = str(pd.to_datetime(records["build_date"], errors="coerce").max().date())
+    known = [d.name for d, m in _manifests(models).items() if build in _build_table(m)["table"]]
+    if known:
+        raise ValueError(f"{models} already knows the build {build} ({', '.join(known[:5])}): recalibration adds a "
+                         "build it has not seen")
     rows = answered_on_reference(models, records)
     rows = rows[rows["error"].isna()]
     if out.resolve() == models.resolve():
@@ -238,7 +244,7 @@ def as_vectors(chosen: pd.DataFrame) -> list[dict]:
     out = []
     for op, query in zip(chosen["op"], chosen["query"]):
         q = json.loads(query)
-        case = {"inputs": q["inputs"], "output": {k: v for k, v in q["output"].items() if k != "shape"},
+        case = {"inputs": q["inputs"], "output": {k: v for k, v in q.get("output", {}).items() if k != "shape"},
                 "attributes": q.get("attributes", {})}
         out.append({"op": op, "sweep": sweep_ops.sweep_name(op), "suite": "recalibrate", "vector": {"case": case}})
     return out
