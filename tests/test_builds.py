@@ -50,12 +50,15 @@ def test_factors_are_fitted_over_shared_configurations_against_the_newest_build(
 def test_a_new_builds_factor_widens_the_interval_less_as_rows_come():
     rng = np.random.default_rng(1)
     ratios = np.log(1.3) + rng.normal(0, 0.03, 30)
-    one = builds.recalibrated(ratios[:1], 0.9, 0.05, 0.1)
-    ten = builds.recalibrated(ratios[:10], 0.9, 0.05, 0.1)
+    one = builds.recalibrated(ratios[:1], 0.03, 0.5, 0.05, 0.9)
+    ten = builds.recalibrated(ratios[:10], 0.03, 0.5, 0.05, 0.9)
     assert one[2] > ten[2] > 1.645 * 0.05 * 0.99
     assert ten[0] == pytest.approx(np.log(1.3), abs=0.03)
+    # Where the model is unsure of a configuration, its measurement says little of the build.
+    unsure = builds.recalibrated(ratios[:1], 1.0, 0.05, 0.05, 0.9)
+    assert abs(unsure[0]) < 0.01 * abs(one[0]) * 10 and abs(unsure[0]) < abs(one[0]) / 100
     with pytest.raises(ValueError, match="no measurements"):
-        builds.recalibrated(np.array([]), 0.9, 0.05, 0.1)
+        builds.recalibrated(np.array([]), 0.03, 0.5, 0.05, 0.9)
 
 
 def new_build_rows(n, factor=1.5, seed=0):

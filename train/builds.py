@@ -34,6 +34,10 @@ DEFAULT_BETWEEN_OPS_SD = 0.1
 # What one measurement of a new build says of its factor where nothing better is known: the
 # scatter of a configuration's measurements around the model (ln units).
 DEFAULT_ROW_SD = 0.1
+# How far a build may move an op where no table of builds tells (ttnn.sinh went 5x in one build).
+DEFAULT_PRIOR_SD = 0.3
+# A measurement's own scatter: repeats of one configuration on one build agree to about 1%.
+MIN_ROW_SD = 0.01
 
 
 def _dated(records: pd.DataFrame) -> pd.Series:
@@ -194,20 +198,30 @@ def between_ops_sd(builds: dict) -> float:
     return float(np.median(spreads)) if spreads else DEFAULT_BETWEEN_OPS_SD
 
 
-def recalibrated(log_ratio: np.ndarray, coverage: float, between_sd: float, row_sd: float) -> tuple[float, float, float]:
+def prior_sd(builds: dict) -> float:
+    """How far a build's factor lies from the reference's, from a table's training builds (the root
+    mean square of their identified factors); DEFAULT_PRIOR_SD where the table has none."""
+    f = [b["log_factor"] for b in builds["table"].values() if b.get("fitted") == "training" and b.get("identified")
+         and b["log_factor"] != 0]
+    return float(np.sqrt(np.mean(np.square(f)))) if f else DEFAULT_PRIOR_SD
+
+
+def recalibrated(log_ratio: np.ndarray, row_sd: np.ndarray, prior: float, between_sd: float,
+                 coverage: float) -> tuple[float, float, float]:
     """(factor, standard error, half-width) of a new build from the ln ratios of a few of its
     measurements to the model's answers on the reference build.
 
-    The factor is their mean. Its standard error is the scatter of the ratios (their own, else
-    ``row_sd`` for a single row) over sqrt(n); the half-width an answer of the new build gains is the
-    Student-t quantile for n - 1 degrees of freedom (the normal one for a single row, whose scatter is
-    assumed) of the standard error and ``between_sd``, how far one configuration's factor strays
-    from the build's: wide from one row, narrowing as rows come."""
-    n = len(log_ratio)
-    if n == 0:
+    A ratio is the build's factor plus the model's error on that configuration (``row_sd``, from the
+    answer's interval), so the factor is the precision-weighted mean of the ratios shrunk towards 0
+    by how far builds move (``prior``, a normal prior): where the model is unsure of a configuration,
+    its measurement says little of the build. The half-width an answer of the new build gains is the
+    normal quantile of the factor's standard error and ``between_sd``, how far one configuration's
+    factor strays from the build's: wide from one row, narrowing as rows come."""
+    log_ratio = np.asarray(log_ratio, dtype=float)
+    if len(log_ratio) == 0:
         raise ValueError("no measurements of the new build to fit its factor from")
-    factor = float(np.mean(log_ratio))
-    sd = float(np.std(log_ratio, ddof=1)) if n > 1 else row_sd
-    se = sd / math.sqrt(n)
-    q = float(stats.t.ppf(0.5 + coverage / 2, n - 1)) if n > 1 else _z(coverage)
-    return factor, se, q * math.hypot(se, between_sd)
+    weight = 1.0 / np.square(np.broadcast_to(np.asarray(row_sd, dtype=float), log_ratio.shape))
+    precision = 1.0 / prior**2 + float(weight.sum())
+    factor = float((weight * log_ratio).sum() / precision)
+    se = 1.0 / math.sqrt(precision)
+    return factor, se, _z(coverage) * math.hypot(se, between_sd)

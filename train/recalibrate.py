@@ -91,8 +91,13 @@ def answered_on_reference(models: Path, records: pd.DataFrame) -> pd.DataFrame:
     folder = answers["source"].map(lambda s: folder_of.get(str(s).split("@")[-1]) if isinstance(s, str) else None)
     default_factor = folder.map(lambda d: _build_table(manifests[d])["table"][_build_table(manifests[d])["default"]]
                                 ["log_factor"] if d is not None else np.nan)
+    coverage = {d: _build_table(m).get("coverage", 0.9) for d, m in manifests.items()}
+    z = folder.map(lambda d: builds._z(coverage[d]) if d is not None else np.nan).to_numpy(dtype=float)
     out = records.assign(folder=folder.to_numpy(), predicted_ns=answers["predicted_ns"].to_numpy(dtype=float),
-                         error=answers["error"].to_numpy())
+                         source=answers["source"].to_numpy(), error=answers["error"].to_numpy(),
+                         # The model's own error on the configuration, from its answer's interval (ln units).
+                         model_sd=np.log(answers["hi_ns"].astype(float) / answers["lo_ns"].astype(float)).to_numpy()
+                         / (2 * z))
     out["log_ratio"] = np.log(out["kernel_ns"].to_numpy(dtype=float)) - np.log(out["predicted_ns"]) \
         + default_factor.to_numpy(dtype=float)
     return out
@@ -127,16 +132,19 @@ def recalibrate(models: str | os.PathLike, records: pd.DataFrame, out: str | os.
     manifests = _manifests(models)
     coverage = max((_build_table(m).get("coverage", 0.9) for m in manifests.values()), default=0.9)
     ratios = rows["log_ratio"].to_numpy(dtype=float)
-    spreads = [builds.between_ops_sd(_build_table(m)) for m in manifests.values() if "builds" in m]
-    between = float(np.median(spreads)) if spreads else builds.DEFAULT_BETWEEN_OPS_SD
-    pooled = builds.recalibrated(ratios, coverage, between, builds.DEFAULT_ROW_SD)
+    # A ratio's scatter around the build's factor: the model's error on it, and at least a repeat's.
+    row_sd = np.maximum(rows["model_sd"].to_numpy(dtype=float), builds.MIN_ROW_SD)
+    tables = [_build_table(m) for m in manifests.values() if "builds" in m]
+    between = float(np.median([builds.between_ops_sd(t) for t in tables])) if tables else builds.DEFAULT_BETWEEN_OPS_SD
+    prior = float(np.median([builds.prior_sd(t) for t in tables])) if tables else builds.DEFAULT_PRIOR_SD
+    pooled = builds.recalibrated(ratios, row_sd, prior, between, coverage)
     fitted = {}
     for folder, manifest in manifests.items():
-        mine = rows.loc[rows["folder"] == folder, "log_ratio"].to_numpy(dtype=float)
-        own = len(mine) >= MIN_OWN_ROWS
-        row_sd = float(np.std(ratios, ddof=1)) if len(ratios) > 1 else builds.DEFAULT_ROW_SD
-        # A model's own factor still strays per configuration as far as the op's rows scatter.
-        factor, se, half = builds.recalibrated(mine, coverage, 0.0, row_sd) if own else pooled
+        here = (rows["folder"] == folder).to_numpy()
+        own = int(here.sum()) >= MIN_OWN_ROWS
+        factor, se, half = (builds.recalibrated(ratios[here], row_sd[here], prior, between, coverage) if own
+                            else pooled)
+        mine = ratios[here]
         table = _build_table(manifest)
         table["table"][build] = {"log_factor": factor, "half_width": half, "se": se,
                                  "rows": int(len(mine) if own else len(ratios)), "date": date,
@@ -153,10 +161,13 @@ def recalibrate(models: str | os.PathLike, records: pd.DataFrame, out: str | os.
 
 def check_served(out: Path, rows: pd.DataFrame, build: str, fitted: dict) -> None:
     """The recalibrated folder loads (checksums verified) and answers for the new build by default, its
-    answers the reference answers times the factor fitted."""
+    answers the reference answers times the factor fitted (where the same model answers: a wider
+    interval may hand a kind model's answer to the calibrated roofline)."""
     served = Predictor(out).predict_batch(rows["query"].tolist())
     if not (served["build"] == build).all():
         raise RuntimeError(f"{out}: answers for {set(served['build'])}, not the new build {build}")
+    same = (served["source"].to_numpy() == rows["source"].to_numpy())
+    rows, served = rows[same], served[same]
     reference = rows["kernel_ns"].to_numpy() / np.exp(rows["log_ratio"].to_numpy())
     expected = reference * np.exp(rows["folder"].map(lambda d: fitted[d.name]["log_factor"]).to_numpy(dtype=float))
     got = served["predicted_ns"].to_numpy(dtype=float)
