@@ -35,6 +35,10 @@ def test_factors_are_fitted_over_shared_configurations_against_the_newest_build(
     assert 0 < f.loc["old", "se"] < 0.01
     assert f.loc["old", "identified"] and not f.loc["island", "identified"]
     assert f.loc["old", "date"] == "2025-01-01" and f.loc["old", "rows"] == 8
+    # Sources that recorded no build (named by the source alone, undated) get no factor between them.
+    unrecorded = records(rows).assign(source=lambda r: r["build"], build_date=None)
+    g = builds.fit_factors(unrecorded).set_index("build")
+    assert (g["log_factor"] == 0).all() and g["identified"].sum() == 1 and g.loc["old", "reference"]
 
     # Aggregated, every configuration is its time on the newest build, the old build's repeats included.
     configs = dataset.aggregate(records(rows)).set_index("query")

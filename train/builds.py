@@ -8,7 +8,8 @@ build gets a factor on its answers:
 
 fitted per op by alternating least squares over the (configuration, build) medians. Only builds that
 share configurations with the reference (directly or through other builds) have a factor the data
-fixes (``identified``); the rest keep 0 and their measurements as they are. The reference is the
+fixes (``identified``); the rest keep 0 and their measurements as they are, and so do builds the
+source did not record (named by the source alone, undated). The reference is the
 op's newest dated build, else (no dates) the build with the most configurations.
 
 * ``fit_factors(records)``: one row per (op, build) (``FACTOR_COLUMNS``).
@@ -82,12 +83,21 @@ def fit_factors(records: pd.DataFrame) -> pd.DataFrame:
     info = records.groupby(["op", "build"], sort=True).agg(date=("_date", "max"), rows=("kernel_ns", "size"),
                                                           configurations=("query", "nunique")).reset_index()
     # The reference: the op's newest dated build, else the one with the most configurations.
-    ranked = info.assign(_dated=info["date"].notna(), _t=info["date"].fillna(pd.Timestamp.min))
+    ranked = info.assign(_dated=info["date"].notna(),
+                         _t=info["date"].map(lambda d: d.toordinal() if pd.notna(d) else 0))
     ranked = ranked.sort_values(["op", "_dated", "_t", "configurations", "build"])
     reference = ranked.groupby("op").tail(1).set_index("op")["build"]
     info["reference"] = info["build"].to_numpy() == info["op"].map(reference).to_numpy()
 
-    cells = _cells(records)
+    # A build the source did not record (its name is the source's, no date) may be another source's
+    # build: the perf-modelling sweeps of one commit differ in where on the grid they ran, and a factor
+    # between them would take that for a build. Such builds keep factor 0.
+    recorded = (records["build"] != records["source"].astype(str)) | records["_date"].notna()
+    cells = _cells(records[recorded])
+    if cells.empty:
+        out = info.assign(log_factor=0.0, se=np.where(info["reference"], 0.0, np.nan), identified=info["reference"])
+        out["date"] = out["date"].dt.strftime("%Y-%m-%d").where(out["date"].notna(), None)
+        return out[FACTOR_COLUMNS]
     cells["c"] = cells.groupby(["op", "query"], sort=False).ngroup()
     cells["b"] = cells.groupby(["op", "build"], sort=False).ngroup()
     is_ref = cells["build"].to_numpy() == cells["op"].map(reference).to_numpy()
@@ -121,7 +131,8 @@ def fit_factors(records: pd.DataFrame) -> pd.DataFrame:
     fitted = pd.DataFrame({"op": cells["op"], "build": cells["build"], "log_factor": f[b], "se": se})
     fitted = fitted.drop_duplicates(["op", "build"])
     out = info.merge(fitted, on=["op", "build"], how="left")
-    out["identified"] = out["log_factor"].notna()
+    out["identified"] = out["log_factor"].notna() | out["reference"]
+    out.loc[out["reference"], "se"] = 0.0
     out["log_factor"] = out["log_factor"].fillna(0.0)
     out["date"] = out["date"].dt.strftime("%Y-%m-%d").where(out["date"].notna(), None)
     return out[FACTOR_COLUMNS]

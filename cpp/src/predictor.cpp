@@ -199,6 +199,10 @@ class EnsembleModel {
         const double factor = entry.at("log_factor").get<double>();
         if (!(std::abs(factor) <= 20)) throw ModelError(where + ": ops." + op + ".log_factor must be in [-20, 20]");
         log_factors_.emplace(info.name, factor);
+        // An op measured on too few configurations for a model of its own: its measurements (each on
+        // the reference build), answered as they were measured.
+        if (entry.contains("memo"))
+          op_memos_.emplace(info.name, ProgramMemo::from_json(entry.at("memo").dump(), where + ": ops." + op + ".memo"));
       }
       unmeasured_ = read_calibration(m.field("unmeasured_interval"), where + ": unmeasured_interval");
     } else {
@@ -281,7 +285,8 @@ class EnsembleModel {
   // The memo's answer when a training configuration ran this query's per-core program; asked before
   // the ensemble, which then need not run.
   std::optional<Prediction> measured(const Query& q, const FeatureVector& f) const {
-    const auto hit = memo_.find(f);
+    const auto op_memo = op_memos_.find(q.op->name);
+    const auto hit = op_memo != op_memos_.end() ? op_memo->second.find(f) : memo_.find(f);
     if (!hit) return std::nullopt;
     Prediction p;
     p.ns = hit->ns;
@@ -378,6 +383,7 @@ class EnsembleModel {
   FeatureKey class_key_;
   std::map<FeatureKey::Key, Calibration> classes_;
   std::map<std::string, double, std::less<>> log_factors_;  // kind models: measured op -> ln factor
+  std::map<std::string, ProgramMemo, std::less<>> op_memos_;  // kind models: sparsely measured op -> its measurements
   Calibration unmeasured_;
   bool clamp_ = false;  // the ensemble reads features held inside the training range
   BuildTable builds_;
