@@ -222,17 +222,23 @@ def recalibrated(log_ratio: np.ndarray, row_sd: np.ndarray, prior: float, betwee
     """(factor, standard error, half-width) of a new build from the ln ratios of a few of its
     measurements to the model's answers on the reference build.
 
-    A ratio is the build's factor plus the model's error on that configuration (``row_sd``, from the
-    answer's interval), so the factor is the precision-weighted mean of the ratios shrunk towards 0
-    by how far builds move (``prior``, a normal prior): where the model is unsure of a configuration,
-    its measurement says little of the build. The half-width an answer of the new build gains is the
-    normal quantile of the factor's standard error and ``between_sd``, how far one configuration's
-    factor strays from the build's: wide from one row, narrowing as rows come."""
+    A ratio is the build's factor, plus how far that op moved otherwise than the rest
+    (``between_sd``), plus the model's error on that configuration (``row_sd``, from the answer's
+    interval). The factor is the weighted median of the ratios (an op that moved 2x on its own must
+    not move every answer), each weighing 1 / (row_sd^2 + between_sd^2), shrunk towards 0 by how far
+    builds move (``prior``, a normal prior): where the model is unsure of a configuration, its
+    measurement says little of the build. The half-width an answer of the new build gains is the
+    normal quantile of the factor's standard error and ``between_sd``: wide from one row, narrowing
+    as rows come."""
     log_ratio = np.asarray(log_ratio, dtype=float)
     if len(log_ratio) == 0:
         raise ValueError("no measurements of the new build to fit its factor from")
-    weight = 1.0 / np.square(np.broadcast_to(np.asarray(row_sd, dtype=float), log_ratio.shape))
+    row_var = np.square(np.broadcast_to(np.asarray(row_sd, dtype=float), log_ratio.shape)) + between_sd**2
+    weight = 1.0 / row_var
+    order = np.argsort(log_ratio)
+    cumulative = np.cumsum(weight[order])
+    centre = float(log_ratio[order][np.searchsorted(cumulative, cumulative[-1] / 2)])
     precision = 1.0 / prior**2 + float(weight.sum())
-    factor = float((weight * log_ratio).sum() / precision)
+    factor = centre * float(weight.sum()) / precision
     se = 1.0 / math.sqrt(precision)
     return factor, se, _z(coverage) * math.hypot(se, between_sd)
