@@ -29,7 +29,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from accuracy import add_data_arguments  # noqa: E402
 
 from opcast import Predictor  # noqa: E402
-from opcast.train import builds, dataset, fit, importers, recalibrate  # noqa: E402
+from opcast.train import dataset, fit, importers, recalibrate  # noqa: E402
 
 KS = (0, 1, 3, 10, 30)
 GOAL_K, GOAL = 10, 0.95

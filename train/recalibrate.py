@@ -25,7 +25,6 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from .. import _core
 from .. import catalogue as _catalogue
 from ..predictor import Predictor
 from . import builds, fit, importers
