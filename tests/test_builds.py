@@ -103,7 +103,7 @@ def test_recalibrate_writes_a_folder_that_answers_for_the_new_build(tiny_models,
         recalibrate.recalibrate(tiny_models, two, tmp_path / "two")
 
 
-def test_suggest_spreads_over_ops_and_placements_and_writes_runnable_vectors(tiny_models):
+def test_suggest_spreads_over_ops_and_placements_and_writes_runnable_vectors(tiny_models, tmp_path):
     from opcast.sweeps import vectors
 
     chosen = recalibrate.suggest(tiny_models, 4, recalibrate.candidates(["ttnn.add", EXP]))
@@ -114,6 +114,13 @@ def test_suggest_spreads_over_ops_and_placements_and_writes_runnable_vectors(tin
     got = {vectors.query_key(vectors.query_json(vectors.resolve(e["op"], e["vector"])))  # exact: every tensor placed
            for e in recalibrate.as_vectors(chosen)}
     assert got == wanted
+    # The sweep harness reads them as they are written (ttnn.add has a sweep module; exp does not).
+    from opcast.sweeps import harness
+
+    path = tmp_path / "vectors.json"
+    path.write_text(json.dumps(recalibrate.as_vectors(chosen[chosen["op"] == "ttnn.add"])))
+    work = harness.plan_file("host", path)
+    assert {vectors.query_key(vectors.query_json(w.record)) for w in work} <= wanted and len(work) >= 1
     with pytest.raises(ValueError, match="N >= 1"):
         recalibrate.suggest(tiny_models, 0, recalibrate.candidates([EXP]))
 
