@@ -39,6 +39,11 @@ def test_factors_are_fitted_over_shared_configurations_against_the_newest_build(
     unrecorded = records(rows).assign(source=lambda r: r["build"], build_date=None)
     g = builds.fit_factors(unrecorded).set_index("build")
     assert (g["log_factor"] == 0).all() and g["identified"].sum() == 1 and g.loc["old", "reference"]
+    # ... nor between recorded builds of an op whose reference is such a source.
+    mixed = pd.concat([unrecorded[unrecorded["build"] == "old"], records(rows)[lambda r: r["build"] != "old"]
+                       .assign(build_date=None)])
+    m = builds.fit_factors(mixed).set_index("build")
+    assert m.loc["old", "reference"] and (m["log_factor"] == 0).all() and m["identified"].sum() == 1
 
     # Aggregated, every configuration is its time on the newest build, the old build's repeats included.
     configs = dataset.aggregate(records(rows)).set_index("query")

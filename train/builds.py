@@ -94,6 +94,9 @@ def fit_factors(records: pd.DataFrame) -> pd.DataFrame:
     # between them would take that for a build. Such builds keep factor 0.
     recorded = (records["build"] != records["source"].astype(str)) | records["_date"].notna()
     cells = _cells(records[recorded])
+    # An op whose reference is such a build has no factor the data fixes.
+    cells = cells[cells["op"].isin(set(cells.loc[cells["build"].to_numpy() == cells["op"].map(reference).to_numpy(),
+                                                 "op"]))]
     if cells.empty:
         out = info.assign(log_factor=0.0, se=np.where(info["reference"], 0.0, np.nan), identified=info["reference"])
         out["date"] = out["date"].dt.strftime("%Y-%m-%d").where(out["date"].notna(), None)
