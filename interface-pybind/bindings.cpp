@@ -225,7 +225,7 @@ py::dict prediction_columns(const opcast::Predictor& p, py::iterable queries, bo
   py::array_t<bool> in_domain(static_cast<py::ssize_t>(n)), valid(static_cast<py::ssize_t>(n));
   auto ns_ = ns.mutable_unchecked<1>(), lo_ = lo.mutable_unchecked<1>(), hi_ = hi.mutable_unchecked<1>();
   auto dom_ = in_domain.mutable_unchecked<1>(), valid_ = valid.mutable_unchecked<1>();
-  py::list error_list, sources;
+  py::list error_list, sources, builds;
   for (std::size_t i = 0; i < n; ++i) {
     const auto k = static_cast<py::ssize_t>(i);
     valid_(k) = ok[i];
@@ -236,6 +236,7 @@ py::dict prediction_columns(const opcast::Predictor& p, py::iterable queries, bo
     dom_(k) = ok[i] && preds[i].in_domain;
     error_list.append(ok[i] ? py::object(py::none()) : py::object(lossy_str(errors[i].c_str())));
     sources.append(ok[i] ? py::cast(preds[i].source) : py::none());
+    builds.append(ok[i] && !preds[i].build.empty() ? py::cast(preds[i].build) : py::none());
   }
   py::dict out;
   out["ns"] = ns;
@@ -244,6 +245,7 @@ py::dict prediction_columns(const opcast::Predictor& p, py::iterable queries, bo
   out["in_domain"] = in_domain;
   out["valid"] = valid;
   out["source"] = sources;
+  out["build"] = builds;
   out["error"] = error_list;
   return out;
 }
@@ -355,10 +357,13 @@ PYBIND11_MODULE(_core, m) {
       .def_readonly("hi_ns", &opcast::Prediction::hi_ns)
       .def_readonly("in_domain", &opcast::Prediction::in_domain)
       .def_readonly("source", &opcast::Prediction::source)
+      .def_property_readonly("build", [](const opcast::Prediction& p) -> py::object {
+        return p.build.empty() ? py::object(py::none()) : py::object(py::str(p.build));
+      }, "the tt-metal build the answer is for; None where the model records no builds")
       .def("__repr__", [](const opcast::Prediction& p) {
         return "Prediction(ns=" + std::to_string(p.ns) + ", lo_ns=" + std::to_string(p.lo_ns) +
                ", hi_ns=" + std::to_string(p.hi_ns) + ", in_domain=" + (p.in_domain ? "True" : "False") +
-               ", source='" + p.source + "')";
+               ", source='" + p.source + "'" + (p.build.empty() ? "" : ", build='" + p.build + "'") + ")";
       });
 
   py::class_<opcast::Predictor>(m, "Predictor")

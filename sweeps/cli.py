@@ -68,6 +68,10 @@ def _cmd_run(args: argparse.Namespace) -> int:
     if args.device == "mock" and args.backend != "wormhole":
         raise ValueError("--device mock runs the wormhole backend's code on the mock device: it goes with "
                          "--backend wormhole (--backend mock is the mock legality sweep)")
+    if bool(args.op) == bool(args.vectors):
+        raise ValueError("opcast sweep run takes the ops' suites (--op) or a file of vectors (--vectors), one of them")
+    if args.budget is not None and args.vectors:
+        raise ValueError("--budget ranks the ops' suites, --vectors runs a file's vectors as they are: give one")
     if args.budget is not None and args.limit is not None:
         raise ValueError("--budget picks which vectors to measure, --limit takes the next ones by id: give one")
     if args.budget is None and (args.round_size is not None or args.models is not None):
@@ -103,13 +107,12 @@ def _cmd_run(args: argparse.Namespace) -> int:
             if not budget.summaries:
                 return 0
             summary = budget.summaries[-1]
-        elif fleet is not None:
-            summary = measure(harness.plan(args.backend, _ops(args.op), args.suite, store.finished(args.backend),
-                                           args.limit))
-            print(summary.line())
         else:
-            summary = harness.run_sweep(store, args.backend, _ops(args.op), args.suite, limit=args.limit,
-                                        timeout=args.timeout, progress=not args.quiet, **worker_options)
+            if args.vectors:
+                todo = harness.plan_file(args.backend, args.vectors, store.finished(args.backend), args.limit)
+            else:
+                todo = harness.plan(args.backend, _ops(args.op), args.suite, store.finished(args.backend), args.limit)
+            summary = measure(todo)
             print(summary.line())
     if summary.environment:
         env = summary.environment
@@ -196,7 +199,9 @@ def register_cli(subparsers) -> None:
                        description="Runs the vectors the store lacks, in the order of their ids (an even sample "
                                    "under --limit), each in a worker process: a crash or a hang past --timeout "
                                    "is that vector's FAIL_CRASH_HANG and the sweep goes on. Safe to kill and re-run.")
-    p.add_argument("--op", action="append", required=True, metavar="OP", help="an op (ttnn.gelu, gelu) or all; repeatable")
+    p.add_argument("--op", action="append", metavar="OP", help="an op (ttnn.gelu, gelu) or all; repeatable")
+    p.add_argument("--vectors", metavar="FILE",
+                   help="instead of --op: a JSON list of {op, suite, vector} (opcast recalibrate --suggest writes one)")
     p.add_argument("--suite", action="append", metavar="S", help="only these suites (default: all); repeatable")
     p.add_argument("--backend", required=True, choices=vectors.BACKENDS,
                    help="wormhole: ttnn on a Wormhole, timed; mock: ttnn's mock device, legality and L1; "

@@ -102,6 +102,25 @@ def plan(backend: str, op_names: Iterable[str], suites: Iterable[str] | None = N
     return todo
 
 
+def plan_file(backend: str, path: str | Path, finished: set[str] = frozenset(), limit: int | None = None) -> list[Work]:
+    """The vectors of a JSON file (a list of ``{"op", "suite", "vector"}``, as ``opcast recalibrate
+    --suggest`` writes) that ``backend`` runs and ``finished`` lacks, in the file's order."""
+    entries = json.loads(Path(path).read_text())
+    if not isinstance(entries, list) or not all(isinstance(e, dict) and {"op", "suite", "vector"} <= set(e)
+                                                for e in entries):
+        raise ValueError(f"{path}: expected a JSON list of {{\"op\", \"suite\", \"vector\"}} objects")
+    todo: list[Work] = []
+    for e in entries:
+        op = ops.op_of_sweep(e["op"])
+        work = resolved(op, ops.sweep_name(op), e["suite"], e["vector"])
+        if work.vector_id in finished or (work.record is not None and not vectors.runs_on(backend, work.record, e["vector"])):
+            continue
+        if limit is not None and len(todo) >= limit:
+            break
+        todo.append(work)
+    return todo
+
+
 # --------------------------------------------------------------------------------------------- workers
 
 def repository_root() -> Path:

@@ -35,7 +35,7 @@ def test_batch_matches_single_for_lists_and_frames(tiny_models):
     p = opcast.Predictor(tiny_models)
     queries = [EXP, ADD, json.dumps(EXP)]
     out = p.predict_batch(queries)
-    assert list(out.columns) == ["predicted_ns", "lo_ns", "hi_ns", "in_domain", "source", "error"]
+    assert list(out.columns) == ["predicted_ns", "lo_ns", "hi_ns", "in_domain", "source", "build", "error"]
     for q, ns in zip(queries, out["predicted_ns"]):
         assert ns == pytest.approx(p.predict(q).ns, rel=1e-12)
     frame = pd.DataFrame({"query": [json.dumps(q) for q in (EXP, ADD)], "other": [1, 2]}, index=[10, 20])

@@ -131,7 +131,8 @@ def test_cli_predict_keeps_rows_and_flags_errors(trained, tmp_path, capsys):
     assert cli.main(["predict", "--models", str(root / "models"), "--input", str(tmp_path / "in.csv"),
                      "--output", str(tmp_path / "out.csv")]) == 0
     out = pd.read_csv(tmp_path / "out.csv")
-    assert list(out.columns) == list(table.columns) + ["predicted_ns", "lo_ns", "hi_ns", "in_domain", "source", "error"]
+    assert list(out.columns) == list(table.columns) + ["predicted_ns", "lo_ns", "hi_ns", "in_domain", "source", "build",
+                                                       "error"]
     assert len(out) == 5 and out["predicted_ns"].isna().tolist() == [False, False, True, False, False]
     assert isinstance(out.loc[2, "error"], str) and out["error"].drop(index=2).isna().all()
     assert (out["predicted_ns"].drop(index=2) > 0).all()

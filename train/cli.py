@@ -32,6 +32,51 @@ def _cmd_report(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_recalibrate(args: argparse.Namespace) -> int:
+    import json
+    from pathlib import Path
+
+    from . import recalibrate
+
+    if args.suggest is not None:
+        if args.data or args.out_dir:
+            raise ValueError("--suggest N writes the configurations to measure: it takes --models, --ops and --vectors, "
+                             "not --data / --out")
+        from ..sweeps import ops as sweep_ops
+
+        ops = args.ops or list(sweep_ops.sweep_ops())
+        chosen = recalibrate.suggest(args.models, args.suggest, recalibrate.candidates(ops))
+        vectors = recalibrate.as_vectors(chosen)
+        Path(args.vectors).write_text(json.dumps(vectors, indent=1) + "\n")
+        print(chosen[["op", "kind", "size", "memory", "width"]].rename(columns={"width": "interval ln(hi/lo)"})
+              .to_string(index=False))
+        print(f"\n{len(vectors)} sweep vectors written to {args.vectors}; measure them on the new build with "
+              f"opcast sweep run --vectors {args.vectors} --backend wormhole --device-perf")
+        return 0
+    if not args.data or not args.out_dir:
+        raise ValueError("opcast recalibrate needs --data (the new build's measurements) and --out, or --suggest N")
+    records = recalibrate.load_measurements(args.data)
+    if args.ops:
+        records = records[records["op"].isin(args.ops)]
+    fitted = recalibrate.recalibrate(args.models, records, args.out_dir, build=args.build)
+    for folder, f in fitted.items():
+        print(f"{folder}: x{f['factor']:.4f} (±{f['half_width']:.3f} ln), from "
+              f"{'its own ' + str(f['rows']) + ' rows' if f['own'] else 'every row'}")
+    print(f"\n{args.out_dir}: answers for the new build by default")
+    return 0
+
+
+def _cmd_drift(args: argparse.Namespace) -> int:
+    from . import drift
+
+    table = drift.drift(args.data, args.out, ops=args.ops, plots=not args.no_plots)
+    counts = table["kind"].value_counts().to_dict() if len(table) else {}
+    print(f"{len(table)} changes beyond build-to-build noise ({counts.get('regression', 0)} regressions, "
+          f"{counts.get('improvement', 0)} improvements) in {table['op'].nunique() if len(table) else 0} ops; "
+          f"written to {args.out}")
+    return 0
+
+
 def register_cli(subparsers) -> None:
     """Add ``train`` and ``report`` to an argparse sub-parsers object."""
     p = subparsers.add_parser("train", help="train one model per op found in measurement files")
@@ -60,3 +105,24 @@ def register_cli(subparsers) -> None:
     p.add_argument("--data", nargs="+", required=True, metavar="PATH", help="measurement files or folders")
     p.add_argument("--out", required=True, metavar="DIR", help="folder for the plots and report.md")
     p.set_defaults(func=_cmd_report)
+
+    p = subparsers.add_parser("recalibrate", help="move a models folder to a new tt-metal build from a few of its "
+                                                  "measurements, or suggest which to take")
+    p.add_argument("--models", required=True, metavar="DIR", help="a models folder written by opcast train")
+    p.add_argument("--data", nargs="+", metavar="PATH",
+                   help="the new build's measurements (1 to 30 rows): any importable file or folder, or a sweep store")
+    p.add_argument("--out", dest="out_dir", metavar="DIR", help="the new models folder (answers for the new build)")
+    p.add_argument("--build", help="the new build's name, where the measurements name none or several")
+    p.add_argument("--suggest", type=int, metavar="N", help="write the N configurations worth measuring instead")
+    p.add_argument("--ops", nargs="+", metavar="OP",
+                   help="ops to suggest configurations of (default: the ops the sweeps run), or to recalibrate from")
+    p.add_argument("--vectors", default="recalibrate_vectors.json", metavar="FILE",
+                   help="where --suggest writes the sweep vectors (default recalibrate_vectors.json)")
+    p.set_defaults(func=_cmd_recalibrate)
+
+    p = subparsers.add_parser("drift", help="per op, time against build date, changes beyond noise flagged and plotted")
+    p.add_argument("--data", nargs="+", required=True, metavar="PATH", help="dated measurements (the daily dashboard)")
+    p.add_argument("--out", required=True, metavar="DIR", help="folder for changes.csv, series.csv and the PNGs")
+    p.add_argument("--ops", nargs="+", metavar="OP", help="only these ops")
+    p.add_argument("--no-plots", action="store_true", help="the tables only")
+    p.set_defaults(func=_cmd_drift)

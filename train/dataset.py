@@ -1,7 +1,7 @@
 """Dataset stage: records (one row per measurement, see ``opcast.train.importers``) -> configurations.
 
-* ``aggregate(records)``: one row per (op, query): median ``kernel_ns`` of the repeats (of its newest
-  month of builds, where its measurements are dated: ``newest_builds``), ``n_repeats``,
+* ``aggregate(records)``: one row per (op, query): median ``kernel_ns`` of the repeats, each moved to
+  its op's reference build by its build's factor (``opcast.train.builds``), ``n_repeats``,
   ``spread`` (max/min of the repeats), ``suspect`` (spread above ``factor``); suspect configurations
   are dropped unless ``keep_suspect=True``; so are the records of superseded sources
   (``SUPERSEDED_SOURCES``) unless ``keep_superseded=True``.
@@ -19,6 +19,8 @@ from typing import Sequence
 
 import numpy as np
 import pandas as pd
+
+from . import builds
 
 KEY = ["op", "query"]
 DEFAULT_FACTOR = 2.0
@@ -38,22 +40,6 @@ SUPERSEDED_SOURCES = {
 # Columns that vary between the repeats of one configuration and are not carried into the aggregate.
 _PER_MEASUREMENT = {"kernel_ns", "file", "row", "config_key", "source", "build", "build_date", "op_to_op_ns"}
 
-# A configuration measured on many dated builds (the daily eltwise dashboard: hundreds of tt-metal
-# builds) is the time of its newest builds: tt-metal moves (ttnn.sinh on one 32x32 tile took 16.7 us
-# in July 2025 and 3.3 us from October), so across a year one configuration's measurements span 2x or
-# more and their median answers for no build.
-NEWEST_BUILDS_DAYS = 30
-
-
-def newest_builds(records: pd.DataFrame, days: int = NEWEST_BUILDS_DAYS) -> pd.DataFrame:
-    """The records without the dated measurements of a configuration older than ``days`` before its
-    newest one; undated records are kept."""
-    if "build_date" not in records.columns or records["build_date"].isna().all():
-        return records
-    date = pd.to_datetime(records["build_date"], errors="coerce")
-    newest = date.groupby([records[k] for k in KEY]).transform("max")
-    return records[date.isna() | (date >= newest - pd.Timedelta(days=days))]
-
 
 def _check_records(records: pd.DataFrame) -> None:
     missing = [c for c in KEY + ["kernel_ns"] if c not in records.columns]
@@ -69,7 +55,7 @@ def superseded(records: pd.DataFrame) -> pd.Series:
 
 
 def aggregate(records: pd.DataFrame, *, factor: float = DEFAULT_FACTOR, keep_suspect: bool = False,
-              keep_superseded: bool = False) -> pd.DataFrame:
+              keep_superseded: bool = False, build_factors: pd.DataFrame | None = None) -> pd.DataFrame:
     """One row per (op, query).
 
     Columns: ``op, query, kernel_ns`` (median of the repeats), ``n_repeats``, ``kernel_ns_min``,
@@ -79,13 +65,21 @@ def aggregate(records: pd.DataFrame, *, factor: float = DEFAULT_FACTOR, keep_sus
     other per-configuration column of the records (``group``, ``in0_shape``, ...). Rows are sorted by
     (op, query). Suspect configurations are dropped unless ``keep_suspect``; records of superseded
     sources are left out before aggregating unless ``keep_superseded``.
+
+    A configuration measured on several builds (the daily dashboard: hundreds of tt-metal builds,
+    over which ttnn.sinh on one tile went from 16.7 to 3.3 us) has one time per build: each record
+    is first moved to its op's reference build (its newest) by its build's factor,
+    ``build_factors`` (``builds.fit_factors`` of the records kept, where not given), so that every
+    build's measurements count and the median answers for one build.
     """
     _check_records(records)
     if factor < 1.0:
         raise ValueError(f"factor must be >= 1, got {factor}")
-    df = newest_builds(records[records["kernel_ns"].notna()])
+    df = records[records["kernel_ns"].notna()]
     if not keep_superseded:
         df = df[~superseded(df)]
+    if "build" in df.columns and len(df):
+        df = builds.normalised(df, builds.fit_factors(df) if build_factors is None else build_factors)
     if df.empty:
         cols = KEY + ["kernel_ns", "n_repeats", "kernel_ns_min", "kernel_ns_max", "spread", "suspect", "sources"]
         return pd.DataFrame({c: pd.Series(dtype=object) for c in cols})

@@ -32,7 +32,7 @@ from scipy.optimize import lsq_linear
 
 from .. import _core
 from ..predictor import Predictor
-from . import dataset, importers, program_memo
+from . import builds, dataset, importers, program_memo
 
 TARGETS = ("ln_ratio_roofline", "ln_ratio_fitted_roofline", "ln_ns")
 # "auto" trains these and keeps the one with more out-of-fold configurations within ±10%.
@@ -285,7 +285,7 @@ def _run_trainer(config_path: Path, log_prefix: str, verbose: bool) -> None:
 
 
 def fit_op(op: str, configs: pd.DataFrame, out_dir: Path, cfg: TrainConfig, *,
-           verbose: bool = True) -> tuple[dict, pd.DataFrame]:
+           verbose: bool = True, build_table: dict | None = None) -> tuple[dict, pd.DataFrame]:
     """Train, calibrate and write the model folder of one op, then measure it as it is served.
 
     ``configs``: aggregated configurations of this op (``query``, ``kernel_ns``, ``group``), as
@@ -294,7 +294,8 @@ def fit_op(op: str, configs: pd.DataFrame, out_dir: Path, cfg: TrainConfig, *,
     kept target is trained once more without the training configurations it could not fit (see
     ``trimmed_rows``). Everything the manifest says is computed from the trainer's outputs; the folder
     is written once and then served through :class:`opcast.Predictor`, which must give the answers
-    computed for it. Returns the manifest and the configurations used (outliers left out) with their
+    computed for it. ``build_table`` (``builds.table``) is the manifest's ``builds``: the answers
+    are for its default build, whose factor is 1. Returns the manifest and the configurations used (outliers left out) with their
     ``split``, ``fold`` (-1 for test), the served ``predicted_ns``, ``lo_ns``, ``hi_ns``,
     ``in_domain``, and ``out_of_fold_ns`` (training configurations as predicted by the member that
     never trained on them, trimmed ones by the served model; NaN for test).
@@ -320,6 +321,8 @@ def fit_op(op: str, configs: pd.DataFrame, out_dir: Path, cfg: TrainConfig, *,
                                memo=memo, memo_report=memo_report,
                                target_selection={t: out_of_fold_accuracy(d, trained[t]) for t in candidates},
                                seconds=time.perf_counter() - started)
+        if build_table is not None:
+            manifest["builds"] = build_table
         model_dir = write_model_folder(out_dir / op_folder_name(op), ensemble, memo, manifest)
     served = measured(model_dir, d, answers)
     used = d.configs.assign(split=d.split, fold=d.fold,
@@ -703,13 +706,27 @@ def train(paths, out_dir: str | os.PathLike, *, config: TrainConfig | None = Non
 
     Returns one row per op: configurations, held-out metrics, or why it was skipped.
     """
+    records, report = importers.load(paths, report=True)
+    if verbose:
+        _print_frame("import", report)
+    return train_records(records, out_dir, config=config, per_op=per_op, ops=ops, verbose=verbose)
+
+
+def train_records(records: pd.DataFrame, out_dir: str | os.PathLike, *, config: TrainConfig | None = None,
+                  per_op: dict | None = None, ops: list[str] | None = None, verbose: bool = True) -> pd.DataFrame:
+    """``train`` on imported records: the op models, the kind models and the calibrated roofline,
+    each with the table of the builds it learned (``builds``)."""
     config = config or TrainConfig()
     per_op = per_op or {}
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
-    records, report = importers.load(paths, report=True)
+    kept = records if config.keep_superseded else records[~dataset.superseded(records)]
+    factors = builds.fit_factors(kept[kept["kernel_ns"].notna()])
     if verbose:
-        _print_frame("import", report)
+        reference = factors[factors["reference"]].set_index("op")["build"]
+        _print_frame("builds (each op's answers are for its reference build, its newest)",
+                     factors.groupby("op").agg(builds=("build", "size"), identified=("identified", "sum"),
+                                               rows=("rows", "sum")).assign(reference=reference).reset_index())
         _print_frame("inconsistent repeats (suspect configurations are left out of training)",
                      dataset.suspect_report(records, factor=config.suspect_factor))
         old = records[dataset.superseded(records)]
@@ -723,7 +740,7 @@ def train(paths, out_dir: str | os.PathLike, *, config: TrainConfig | None = Non
             continue
         cfg = config.replace(**per_op.get(op, {}))
         configs = dataset.aggregate(op_records, factor=cfg.suspect_factor, keep_suspect=cfg.keep_suspect,
-                                    keep_superseded=cfg.keep_superseded)
+                                    keep_superseded=cfg.keep_superseded, build_factors=factors)
         configs_by_op[op] = configs
         n_groups = configs["group"].nunique() if len(configs) else 0
         if len(configs) < cfg.min_configurations or n_groups < 3:
@@ -732,7 +749,8 @@ def train(paths, out_dir: str | os.PathLike, *, config: TrainConfig | None = Non
             continue
         if verbose:
             print(f"[{op}] training on {len(configs)} configurations in {n_groups} shape groups", file=sys.stderr, flush=True)
-        manifest, _ = fit_op(op, configs, out_dir, cfg, verbose=verbose)
+        manifest, _ = fit_op(op, configs, out_dir, cfg, verbose=verbose,
+                             build_table=builds.table(factors[factors["op"] == op], cfg.coverage))
         test = manifest["metrics"].get("test", {})
         rows.append({"op": op, "configurations": len(configs), "groups": n_groups, "status": "trained",
                      "out_of_fold_within_10pct": manifest["metrics"]["out_of_fold"]["within_10pct"],
@@ -742,7 +760,8 @@ def train(paths, out_dir: str | os.PathLike, *, config: TrainConfig | None = Non
     from . import kinds
 
     summary = pd.concat([pd.DataFrame(rows), kinds.train_tiers(configs_by_op, out_dir, config, verbose,
-                                                               kinds.dispatch_gap(records))], ignore_index=True)
+                                                               kinds.dispatch_gap(records), factors)],
+                        ignore_index=True)
     summary.to_csv(out_dir / "training_summary.csv", index=False)
     return summary
 

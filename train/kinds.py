@@ -31,7 +31,7 @@ import pandas as pd
 
 from .. import _core
 from .. import catalogue as _catalogue
-from . import dataset, fit
+from . import builds, dataset, fit, program_memo
 
 # A kind model holds out whole ops: it needs at least two to hold one out, and enough configurations
 # for an ensemble.
@@ -112,7 +112,7 @@ def leave_one_out_factors(k: KindData, log_residual: np.ndarray) -> np.ndarray:
     return out
 
 
-def fit_kind(k: KindData, out_dir: Path, cfg: fit.TrainConfig, verbose: bool) -> dict:
+def fit_kind(k: KindData, out_dir: Path, cfg: fit.TrainConfig, verbose: bool, build_table: dict | None = None) -> dict:
     """Trains, calibrates and writes one kind model; returns its manifest."""
     d = k.data
     cfg = cfg.replace(target=KIND_TARGET, members=max(2, int(len(np.unique(d.fold)))))
@@ -130,7 +130,8 @@ def fit_kind(k: KindData, out_dir: Path, cfg: fit.TrainConfig, verbose: bool) ->
         interval = fit.calibrate_interval(np.abs(log_ns - unseen_log - loo), ensemble.spread, cfg.coverage,
                                           fit.interval_classes(d))
         factor = np.array([factors[op] for op in k.op])
-        answers = kind_answers(d, ensemble, factor, interval)
+        memos = op_memos(k, cfg)
+        answers = kind_answers(d, ensemble, factor, interval, memos, k.op)
         metrics = {
             "measured_ops": fit.accuracy(d.ns, answers["predicted_ns"].to_numpy(), answers["lo_ns"].to_numpy(),
                                          answers["hi_ns"].to_numpy()),
@@ -144,21 +145,61 @@ def fit_kind(k: KindData, out_dir: Path, cfg: fit.TrainConfig, verbose: bool) ->
             # inside the training range (cpp/src/predictor.cpp, ensemble_input).
             "scope": "kind", "kind": k.kind, "unmeasured_interval": unmeasured, "clamp_features_to_domain": True,
             "ops": {op: {"log_factor": factors[op], "rows": int((k.op == op).sum()),
+                         **({"memo": json.loads(memos[op].to_json())} if op in memos else {}),
                          "catalogue_entry": json.loads(_core.catalogue_entry(op))} for op in k.ops},
             **fit.ensemble_manifest(d, ensemble, interval=interval, metrics=metrics, memo=None,
                                     memo_report={"used": False, "reason": "kind models keep no program memo"},
                                     target_selection={}, seconds=time.perf_counter() - started)}
+        if build_table is not None:
+            manifest["builds"] = build_table
         model_dir = fit.write_model_folder(out_dir / KIND_FOLDER.format(kind=k.kind), ensemble, None, manifest)
     fit.measured(model_dir, d, answers)
     return manifest
 
 
-def kind_answers(d: fit._OpData, ensemble: fit._Ensemble, factor: np.ndarray, interval: dict) -> pd.DataFrame:
+def op_memos(k: KindData, cfg: fit.TrainConfig) -> dict[str, program_memo.ProgramMemo]:
+    """The measurements of every op measured on fewer configurations than an op model needs (the
+    dashboard's ops: two sizes each), keyed by every feature: a kind model answers such a
+    configuration as it was measured (on the reference build), not from a smooth fit through a few
+    points. The interval: how far the configurations' repeats (every build's, moved to the
+    reference) lie from their median, at the coverage."""
+    names = list(_core.feature_names())
+    spread = k.data.configs["spread"].fillna(1.0).to_numpy(dtype=float) if "spread" in k.data.configs else None
+    out = {}
+    for op in k.ops:
+        mine = k.op == op
+        if mine.sum() >= cfg.min_configurations:
+            continue
+        keys = pd.DataFrame(np.round(k.data.x[mine], program_memo.KEY_DECIMALS), columns=names)
+        table = keys.assign(ns=k.data.ns[mine]).groupby(names, sort=True)["ns"].agg(ns="median", configurations="size")
+        half = np.log(spread[mine]) / 2 if spread is not None else np.zeros(int(mine.sum()))
+        h = max(float(np.quantile(half, cfg.coverage)), MIN_MEMO_HALF_WIDTH)
+        out[op] = program_memo.ProgramMemo(names, table.reset_index(), (float(np.exp(-h)), float(np.exp(h))))
+    return out
+
+
+# Repeats of one configuration on one build agree to about 1%.
+MIN_MEMO_HALF_WIDTH = 0.01
+
+
+def kind_answers(d: fit._OpData, ensemble: fit._Ensemble, factor: np.ndarray, interval: dict,
+                 memos: dict | None = None, op: np.ndarray | None = None) -> pd.DataFrame:
     """What the C++ predictor answers for the kind's own (measured) configurations: the ensemble's
     answer times the op's factor, the measured-op interval of the configuration's class, in domain if
-    its features lie inside the training range."""
+    its features lie inside the training range; the configurations of an op with a memo (``op_memos``)
+    as measured."""
     shifted = dataclasses.replace(ensemble, log_ns=ensemble.log_ns + factor)
-    return fit.served_answers(d, shifted, interval, None)
+    answers = fit.served_answers(d, shifted, interval, None)
+    for name, memo in (memos or {}).items():
+        rows = np.flatnonzero(op == name)
+        ns = memo.lookup(d.x[rows])
+        hit = rows[~np.isnan(ns)]
+        lo_ratio, hi_ratio = memo.interval_ratio
+        answers.loc[hit, "predicted_ns"] = ns[~np.isnan(ns)]
+        answers.loc[hit, "lo_ns"] = ns[~np.isnan(ns)] * lo_ratio
+        answers.loc[hit, "hi_ns"] = ns[~np.isnan(ns)] * hi_ratio
+        answers.loc[hit, ["in_domain", "measured_program"]] = True
+    return answers
 
 
 # ----------------------------------------------------------------------------------------------
@@ -212,7 +253,7 @@ def dispatch_gap(records: pd.DataFrame) -> dict | None:
 
 
 def write_roofline(kinds: dict[str, KindData], out_dir: Path, cfg: fit.TrainConfig,
-                   dispatch: dict | None = None) -> dict | None:
+                   dispatch: dict | None = None, build_table: dict | None = None) -> dict | None:
     """The calibrated-roofline folder: a fit per kind with two or more measured ops, and over every kind;
     None (no folder) where a single op was measured: no interval can be calibrated on ops held out."""
     everything = roofline_fit(np.concatenate([k.data.terms for k in kinds.values()]),
@@ -234,6 +275,8 @@ def write_roofline(kinds: dict[str, KindData], out_dir: Path, cfg: fit.TrainConf
         "files": {},
         "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
     }
+    if build_table is not None:
+        manifest["builds"] = build_table
     folder = out_dir / ROOFLINE_FOLDER
     folder.mkdir(parents=True, exist_ok=True)
     fit.write_manifest(folder, manifest)
@@ -241,9 +284,14 @@ def write_roofline(kinds: dict[str, KindData], out_dir: Path, cfg: fit.TrainConf
 
 
 def train_tiers(configs_by_op: dict[str, pd.DataFrame], out_dir: Path, cfg: fit.TrainConfig,
-                verbose: bool = True, dispatch: dict | None = None) -> pd.DataFrame:
+                verbose: bool = True, dispatch: dict | None = None, factors: pd.DataFrame | None = None) -> pd.DataFrame:
     """Kind models for every kind with enough measured ops, and the calibrated roofline of every kind
-    (with the measured ``dispatch`` gap, ``dispatch_gap``); one summary row per kind."""
+    (with the measured ``dispatch`` gap, ``dispatch_gap``); one summary row per kind. ``factors``
+    (``builds.fit_factors``) gives each its table of builds over the ops it learned."""
+
+    def build_table(ops) -> dict | None:
+        return None if factors is None else builds.table(factors[factors["op"].isin(list(ops))], cfg.coverage)
+
     rows = []
     kinds = {kind: kind_data(kind, ops, cfg) for kind, ops in kinds_of(configs_by_op).items()}
     for kind, k in sorted(kinds.items()):
@@ -254,10 +302,10 @@ def train_tiers(configs_by_op: dict[str, pd.DataFrame], out_dir: Path, cfg: fit.
             continue
         if verbose:
             print(f"[{kind}] kind model on {len(k.op)} configurations of {len(k.ops)} ops", file=sys.stderr, flush=True)
-        m = fit_kind(k, out_dir, cfg, verbose)
+        m = fit_kind(k, out_dir, cfg, verbose, build_table(k.ops))
         rows.append({**row, "status": "trained", "out_of_fold_within_10pct": m["metrics"]["unseen_op"]["within_10pct"],
                      "seconds": m["training"]["seconds"]})
-    manifest = write_roofline(kinds, out_dir, cfg, dispatch) if kinds else None
+    manifest = write_roofline(kinds, out_dir, cfg, dispatch, build_table(configs_by_op)) if kinds else None
     if manifest is None:
         rows.append({"op": ROOFLINE_FOLDER, "configurations": sum(len(k.op) for k in kinds.values()), "groups": 1,
                      "status": "not written: one measured op, none to hold out for its interval"})

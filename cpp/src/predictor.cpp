@@ -14,6 +14,7 @@
 #include <optional>
 #include <sstream>
 
+#include "build_table.hpp"
 #include "ensemble.hpp"
 #include "feature_key.hpp"
 #include "program_memo.hpp"
@@ -147,6 +148,30 @@ OpKind find_kind(const std::string& name, const std::string& where) {
   throw ModelError(where + ": unknown op kind \"" + name + "\"");
 }
 
+// The builds a manifest's model knows (none in folders trained before builds were recorded).
+BuildTable read_builds(const Manifest& m) {
+  return m.has("builds") ? BuildTable(m.field("builds"), m.where()) : BuildTable();
+}
+
+// The build a query names, from a model's table: nullptr where the table is empty (the model
+// answers for whatever it was trained on) and no build is named.
+const std::pair<const std::string, BuildFactor>* build_of(const BuildTable& builds, const Query& q) {
+  if (builds.empty()) return nullptr;
+  return builds.find(q.build);
+}
+
+// An answer moved to a build: its factor on the time, its uncertainty added to the interval.
+void move_to_build(Prediction& p, const std::pair<const std::string, BuildFactor>* build) {
+  if (!build) return;
+  const BuildFactor& b = build->second;
+  const double down = std::log(p.ns / p.lo_ns), up = std::log(p.hi_ns / p.ns);
+  const double ln_ns = std::log(p.ns) + b.log_factor;
+  p.ns = std::exp(ln_ns);
+  p.lo_ns = std::exp(ln_ns - widened(down, b));
+  p.hi_ns = std::exp(ln_ns + widened(up, b));
+  p.build = build->first;
+}
+
 Calibration read_calibration(const json& j, const std::string& where) {
   const Calibration c{j.at("k").get<double>(), j.at("sigma0").get<double>()};
   if (!(c.k > 0 && std::isfinite(c.k) && c.sigma0 >= 0 && std::isfinite(c.sigma0)))
@@ -174,6 +199,10 @@ class EnsembleModel {
         const double factor = entry.at("log_factor").get<double>();
         if (!(std::abs(factor) <= 20)) throw ModelError(where + ": ops." + op + ".log_factor must be in [-20, 20]");
         log_factors_.emplace(info.name, factor);
+        // An op measured on too few configurations for a model of its own: its measurements (each on
+        // the reference build), answered as they were measured.
+        if (entry.contains("memo"))
+          op_memos_.emplace(info.name, ProgramMemo::from_json(entry.at("memo").dump(), where + ": ops." + op + ".memo"));
       }
       unmeasured_ = read_calibration(m.field("unmeasured_interval"), where + ": unmeasured_interval");
     } else {
@@ -242,6 +271,7 @@ class EnsembleModel {
           throw ModelError(where + ": two interval classes share one key");
     }
 
+    builds_ = read_builds(m);
     info_.dataset_hash = m.field("dataset").at("hash").get<std::string>();
     info_.members = ensemble_.members();
     const std::string model_tag = (kind_scope_ ? info_.kind : info_.op) + "@" + info_.dataset_hash.substr(0, 12);
@@ -254,8 +284,9 @@ class EnsembleModel {
 
   // The memo's answer when a training configuration ran this query's per-core program; asked before
   // the ensemble, which then need not run.
-  std::optional<Prediction> measured(const FeatureVector& f) const {
-    const auto hit = memo_.find(f);
+  std::optional<Prediction> measured(const Query& q, const FeatureVector& f) const {
+    const auto op_memo = op_memos_.find(q.op->name);
+    const auto hit = op_memo != op_memos_.end() ? op_memo->second.find(f) : memo_.find(f);
     if (!hit) return std::nullopt;
     Prediction p;
     p.ns = hit->ns;
@@ -263,6 +294,7 @@ class EnsembleModel {
     p.hi_ns = hit->hi_ns;
     p.in_domain = true;  // this very program was measured
     p.source = memo_source_;
+    move_to_build(p, build_of(builds_, q));
     return p;
   }
 
@@ -286,10 +318,12 @@ class EnsembleModel {
       if (f[i] < domain_lo_[i] - eps || f[i] > domain_hi_[i] + eps) p.in_domain = false;
     p.source = info_.source;
     if (!(std::isfinite(p.hi_ns) && p.lo_ns > 0)) fail_out_of_range(f, base);
+    move_to_build(p, build_of(builds_, q));
     return p;
   }
 
   const Ensemble& ensemble() const { return ensemble_; }
+  const BuildTable& builds() const { return builds_; }
 
   // What the ensemble reads for a query: its features, held inside the training range where the
   // manifest asks for it. A kind model answers ops and regions it never saw; an MLP's members part
@@ -349,8 +383,10 @@ class EnsembleModel {
   FeatureKey class_key_;
   std::map<FeatureKey::Key, Calibration> classes_;
   std::map<std::string, double, std::less<>> log_factors_;  // kind models: measured op -> ln factor
+  std::map<std::string, ProgramMemo, std::less<>> op_memos_;  // kind models: sparsely measured op -> its measurements
   Calibration unmeasured_;
   bool clamp_ = false;  // the ensemble reads features held inside the training range
+  BuildTable builds_;
 };
 
 // The floor under every op: the catalogue's roofline with its constants fitted per kind on whatever
@@ -373,9 +409,11 @@ class RooflineModel {
     for (const auto& [kind, fit] : m.field("kinds").items()) kinds_.emplace(find_kind(kind, where), read(fit, kind));
     fallback_ = read(m.field("all_kinds"), "all_kinds");
     info_.source = fallback_.source;
+    builds_ = read_builds(m);
   }
 
   const ModelInfo& info() const { return info_; }
+  const BuildTable& builds() const { return builds_; }
 
   Prediction answer(const Query& q, const Roofline& r) const {
     const auto it = kinds_.find(q.op->kind);
@@ -391,6 +429,7 @@ class RooflineModel {
     if (!(std::isfinite(p.hi_ns) && p.lo_ns > 0))
       throw QueryError("", "the calibrated roofline of this query is not a finite positive number (" +
                                json(ns).dump() + " ns)");
+    move_to_build(p, build_of(builds_, q));
     return p;
   }
 
@@ -403,6 +442,7 @@ class RooflineModel {
   ModelInfo info_;
   std::map<OpKind, Fit> kinds_;
   Fit fallback_;
+  BuildTable builds_;
 };
 
 namespace {
@@ -479,6 +519,7 @@ Predictor::Predictor(Predictor&&) noexcept = default;
 Predictor& Predictor::operator=(Predictor&&) noexcept = default;
 
 const EnsembleModel* Predictor::ensemble_for(const Query& q) const {
+  if (!q.build.empty()) return ensemble_for_build(q);
   if (const auto it = op_models_.find(q.op->name); it != op_models_.end()) return it->second.get();
   if (const auto it = kind_models_.find(q.op->kind); it != kind_models_.end()) return it->second.get();
   if (roofline_) return nullptr;
@@ -489,6 +530,26 @@ const EnsembleModel* Predictor::ensemble_for(const Query& q) const {
                    ", and no calibrated roofline (retrain with this opcast)");
 }
 
+// A query that names a build is answered by the first tier that knows the build: the op's model
+// measured the op, its kind's model the kind, on more builds than the op's own sweep may have.
+const EnsembleModel* Predictor::ensemble_for_build(const Query& q) const {
+  std::string known;
+  auto knows = [&](const BuildTable& builds, const std::string& model) {
+    if (builds.find(q.build)) return true;
+    known += (known.empty() ? "" : "; ") + model + ": " + (builds.empty() ? "no build table" : builds.names());
+    return false;
+  };
+  if (const auto it = op_models_.find(q.op->name); it != op_models_.end() && knows(it->second->builds(), q.op->name))
+    return it->second.get();
+  if (const auto it = kind_models_.find(q.op->kind);
+      it != kind_models_.end() && knows(it->second->builds(), std::string("kind ") + to_string(q.op->kind)))
+    return it->second.get();
+  if (roofline_ && knows(roofline_->builds(), "calibrated roofline")) return nullptr;
+  throw QueryError("build", "no model of " + q.op->name + " knows the build \"" + q.build + "\" (" +
+                                (known.empty() ? "no models of it" : known) +
+                                "); fit its factor from a few measurements with opcast recalibrate");
+}
+
 Prediction Predictor::predict(std::string_view query_json) const { return predict(parse_query(query_json)); }
 
 Prediction Predictor::predict(const Query& q) const {
@@ -496,7 +557,7 @@ Prediction Predictor::predict(const Query& q) const {
   Roofline r;
   const FeatureVector f = features(q, r, spec_);
   if (!m) return roofline_->answer(q, r);
-  if (auto p = m->measured(f)) return *std::move(p);
+  if (auto p = m->measured(q, f)) return *std::move(p);
   return more_certain(m->answer(q, f, r, m->ensemble().predict(m->ensemble_input(f).data())), *m, q, r);
 }
 
@@ -506,6 +567,7 @@ Prediction Predictor::more_certain(Prediction ensemble_answer, const EnsembleMod
   // interval is wider than the calibrated roofline's (calibrated on ops held out of the fit), the
   // roofline is the more honest answer. An op's own model always answers for its op.
   if (m.info().scope != "kind" || !roofline_) return ensemble_answer;
+  if (!q.build.empty() && !roofline_->builds().find(q.build)) return ensemble_answer;  // it answers for another build
   Prediction floor = roofline_->answer(q, r);
   return floor.hi_ns / floor.lo_ns < ensemble_answer.hi_ns / ensemble_answer.lo_ns ? floor : ensemble_answer;
 }
@@ -549,7 +611,7 @@ std::vector<Prediction> Predictor::predict_batch(const std::vector<Query>& queri
         }
         continue;
       }
-      if (auto p = model->measured(f)) {
+      if (auto p = model->measured(queries[row], f)) {
         out[row] = *std::move(p);
         continue;
       }

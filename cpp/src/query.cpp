@@ -687,6 +687,17 @@ std::size_t edit_distance(std::string_view a, std::string_view b) {
                              "closest: " + closest);
 }
 
+// A build name: what a model folder's build table calls a tt-metal build (a commit or a source).
+constexpr std::size_t kMaxBuildName = 200;
+std::string build_named(const Value& v) {
+  const std::string_view name = get_string(v, "build", "a build name (a tt-metal commit prefix or a source)");
+  if (name.empty() || name.size() > kMaxBuildName ||
+      !std::all_of(name.begin(), name.end(), [](char c) { return c > ' ' && c < 127; }))
+    fail("build", "expected a build name (a tt-metal commit prefix or a source): 1 to " +
+                      std::to_string(kMaxBuildName) + " printable ASCII characters without spaces");
+  return std::string(name);
+}
+
 Query parse_query_object(const Value& root) {
   const Path root_path("");
   const Value& obj = get_object(root, root_path, "a JSON object {\"op\", \"inputs\", ...}");
@@ -695,6 +706,7 @@ Query parse_query_object(const Value& root) {
                                               "op", "an op name such as \"ttnn.matmul\"");
   q.op = find_op(op_name);
   if (!q.op) fail_unknown_op(op_name);
+  if (const Value* build = optional(obj, "build")) q.build = build_named(*build);
   const Path inputs_path("inputs");
   const Value& inputs = require(obj, "inputs", root_path, "a list of input tensors");
   if (!inputs.IsArray()) fail(inputs_path, "expected a list of input tensors, got " + describe(inputs));
@@ -1043,6 +1055,7 @@ std::string to_short_json(const Query& q) {
   j["output"] = tensor(q.output);
   j["attributes"] = json::object();
   if (q.op->kind == OpKind::matmul) j["attributes"]["math_fidelity"] = to_string(q.math_fidelity);
+  if (!q.build.empty()) j["build"] = q.build;
   return j.dump();
 }
 

@@ -415,3 +415,67 @@ TEST(Predictor, ProgramMemoAnswersMeasuredProgramsAndOnlyThose) {
   std::ofstream(d.root / "matmul" / "program_memo.json", std::ios::app) << " ";
   EXPECT_THROW(Predictor(d.root.string()), ModelError);
 }
+
+// A model's build table moves its answers to a build: the default (newest) without a "build", a named
+// one by its name or a unique prefix, each build's factor on the time and its half-width added to the
+// interval in quadrature. A build no tier knows, or a prefix naming several, is the query's error.
+TEST(Predictor, ABuildTableMovesAnswersToTheNamedOrNewestBuild) {
+  ModelDir d("builds");
+  auto m = d.write("ttnn.exp", linear_weights(0.0, {std::log(5000.0) - 0.1, std::log(5000.0) + 0.1}));
+  const auto entry = [](double f, double h) { return nlohmann::json{{"log_factor", f}, {"half_width", h}}; };
+  m["builds"] = {{"default", "bbbb2222"},
+                 {"table", {{"aaaa1111", entry(0.0, 0.0)}, {"aaaa1999", entry(-0.2, 0.0)}, {"bbbb2222", entry(0.1, 0.3)}}}};
+  d.write_manifest("ttnn.exp", m);
+  const Predictor p(d.root.string());
+  const Prediction newest = p.predict(kExp);
+  EXPECT_EQ(newest.build, "bbbb2222");
+  EXPECT_NEAR(newest.ns, 5000.0 * std::exp(0.1), 1e-2);
+  const double half = std::hypot(0.2, 0.3);  // the model's own 0.2 (k 2 times spread 0.1) and the build's 0.3
+  EXPECT_NEAR(newest.hi_ns, newest.ns * std::exp(half), 1e-2);
+  EXPECT_NEAR(newest.lo_ns, newest.ns * std::exp(-half), 1e-2);
+
+  std::string named = kExp;
+  named.insert(named.size() - 1, R"(, "build": "aaaa11")");
+  const Prediction reference = p.predict(named);
+  EXPECT_EQ(reference.build, "aaaa1111");
+  EXPECT_NEAR(reference.ns, 5000.0, 1e-2);
+  EXPECT_NEAR(reference.hi_ns, 5000.0 * std::exp(0.2), 1e-2);
+  EXPECT_EQ(p.predict_batch({parse_query(named), parse_query(kExp)})[1].build, "bbbb2222");
+
+  for (const char* bad : {R"(, "build": "aaaa")", R"(, "build": "cccc")", R"(, "build": 7)", R"(, "build": "a b")"}) {
+    std::string q = kExp;
+    q.insert(q.size() - 1, bad);
+    try {
+      (void)p.predict(q);
+      FAIL() << "expected QueryError for " << bad;
+    } catch (const QueryError& e) {
+      EXPECT_EQ(e.field(), "build") << e.what();
+    }
+  }
+  // A default outside the table, a factor beyond e^5: refused at load.
+  for (const auto& bad : {nlohmann::json{{"default", "zz"}, {"table", {{"aaaa1111", entry(0.0, 0.0)}}}},
+                          nlohmann::json{{"default", "aaaa1111"}, {"table", {{"aaaa1111", entry(6.0, 0.0)}}}}}) {
+    m["builds"] = bad;
+    d.write_manifest("ttnn.exp", m);
+    EXPECT_THROW(Predictor(d.root.string()), ModelError) << bad.dump();
+  }
+}
+
+// A build the op's model never measured is answered by the tier that knows it.
+TEST(Predictor, ANamedBuildIsAnsweredByTheTierThatKnowsIt) {
+  ModelDir d("build_tiers");
+  auto m = d.write("ttnn.exp", linear_weights(0.0, {std::log(5000.0), std::log(5000.0)}));
+  m["builds"] = {{"default", "torp"}, {"table", {{"torp", {{"log_factor", 0.0}, {"half_width", 0.0}}}}}};
+  d.write_manifest("ttnn.exp", m);
+  auto k = d.write_kind("eltwise_unary", linear_weights(0.0, {std::log(2.0), std::log(2.0)}), {{"ttnn.exp", 0.5}}, 0.5);
+  k["builds"] = {{"default", "daily1"}, {"table", {{"daily1", {{"log_factor", 0.25}, {"half_width", 0.0}}}}}};
+  d.write_manifest_in("kind-eltwise_unary", k);
+  const Predictor p(d.root.string());
+  EXPECT_EQ(p.predict(unary_query("ttnn.exp")).source, "mlp-ensemble:ttnn.exp@0123456789ab");
+  std::string daily = unary_query("ttnn.exp");
+  daily.insert(daily.size() - 1, R"(, "build": "daily")");
+  const Prediction r = p.predict(daily);
+  EXPECT_EQ(r.source, "kind-ensemble:eltwise_unary@0123456789ab");
+  EXPECT_EQ(r.build, "daily1");
+  EXPECT_NEAR(r.ns, roofline(parse_query(unary_query("ttnn.exp"))).total_ns * 2.0 * std::exp(0.5 + 0.25), 1e-6 * r.ns);
+}

@@ -382,3 +382,17 @@ TEST(QueryText, ThreadsParseIndependently) {
   for (auto& th : threads) th.join();
   EXPECT_EQ(mismatches.load(), 0);
 }
+
+// A query may name the build it asks about; the canonical form keeps it, a query without one has none.
+TEST(Query, AnOptionalBuildIsKept) {
+  const Query q = parse_query(R"({"op": "ttnn.exp", "build": "f4cc09cf", "inputs": [{"shape": [32,32], "dtype": "bfloat16", "layout": "TILE", "memory": "DRAM_INTERLEAVED"}]})");
+  EXPECT_EQ(q.build, "f4cc09cf");
+  EXPECT_EQ(parse_query(to_short_json(q)).build, "f4cc09cf");
+  EXPECT_EQ(parse_query(exp_query("shape", "[32,32]")).build, "");
+  EXPECT_EQ(to_short_json(parse_query(exp_query("shape", "[32,32]"))).find("build"), std::string::npos);
+  for (const char* bad : {"\"\"", "3", "\"a b\"", "[\"x\"]"}) {
+    const std::string text = std::string(R"({"op": "ttnn.exp", "build": )") + bad +
+                             R"(, "inputs": [{"shape": [32,32], "dtype": "bfloat16", "layout": "TILE", "memory": "DRAM_INTERLEAVED"}]})";
+    EXPECT_EQ(error_field(text), "build") << bad;
+  }
+}

@@ -21,7 +21,7 @@ def _cmd_predict(args: argparse.Namespace) -> int:
     if args.json is not None:
         r = predictor.predict(args.json)
         print(json.dumps({"ns": r.ns, "lo_ns": r.lo_ns, "hi_ns": r.hi_ns, "in_domain": r.in_domain,
-                          "source": r.source}))
+                          "source": r.source, "build": r.build}))
         return 0
     if args.input is None or args.output is None:
         raise ValueError("opcast predict needs --json QUERY, or both --input FILE and --output FILE")

@@ -21,7 +21,7 @@ import pandas as pd
 
 from .predictor import Predictor
 
-ADDED = ["predicted_ns", "lo_ns", "hi_ns", "in_domain", "source", "error"]
+ADDED = ["predicted_ns", "lo_ns", "hi_ns", "in_domain", "source", "build", "error"]
 JSON_LINES = (".jsonl", ".ndjson")
 PROFILER_DURATION = "DEVICE KERNEL DURATION [ns]"
 
@@ -173,6 +173,7 @@ def predict_file(predictor: Predictor, input_path: Path, output_path: Path) -> d
                 out.at[i, col] = round(float(row[col]), 1)
             out.at[i, "in_domain"] = bool(row["in_domain"])
             out.at[i, "source"] = row["source"]
+            out.at[i, "build"] = row["build"]
         else:
             out.at[i, "error"] = row["error"]
     for i, e in enumerate(row_errors):

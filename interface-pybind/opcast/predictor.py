@@ -26,7 +26,9 @@ class Predictor:
         self._impl = _core.Predictor(str(self.models_dir))
 
     def predict(self, query: dict | str) -> _core.Prediction:
-        """One query (dict or JSON string, TensorSpec or short form) -> Prediction(ns, lo_ns, hi_ns, in_domain, source).
+        """One query (dict or JSON string, TensorSpec or short form) -> Prediction(ns, lo_ns, hi_ns, in_domain, source,
+        build). A query may name ``"build"`` (a tt-metal commit prefix or a source, as the models' build
+        tables name them); without it the answer is for the newest build the model knows.
 
         Raises :class:`opcast.QueryError` (a ValueError) naming the bad field, or :class:`opcast.ModelError`
         when no model covers the op.
@@ -34,7 +36,7 @@ class Predictor:
         return self._impl.predict(query)
 
     def predict_batch(self, queries: Iterable[dict | str] | pd.DataFrame, errors: str = "raise") -> pd.DataFrame:
-        """Many queries at once -> DataFrame with predicted_ns, lo_ns, hi_ns, in_domain, source, error.
+        """Many queries at once -> DataFrame with predicted_ns, lo_ns, hi_ns, in_domain, source, build, error.
 
         ``queries`` is a list of dicts / JSON strings, or a DataFrame with a ``query`` column (the
         format ``opcast.train`` importers produce). With ``errors="raise"`` the first bad query raises;
@@ -59,6 +61,7 @@ class Predictor:
         frame["in_domain"] = pd.array(cols["in_domain"], dtype="boolean")
         frame.loc[~valid, "in_domain"] = pd.NA
         frame["source"] = cols["source"]
+        frame["build"] = cols["build"]
         frame["error"] = cols["error"]
         return frame
 

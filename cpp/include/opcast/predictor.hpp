@@ -27,6 +27,9 @@ struct Prediction {
   // ("calibrated-roofline:eltwise_unary@...", "calibrated-roofline:all_kinds@..." for a kind nothing
   // was measured for)
   std::string source;
+  // the tt-metal build the answer is for (the query's, else the model's newest); empty where the
+  // model records no builds
+  std::string build;
 };
 
 // A model folder's manifest and, beside it, the manifest's own checksum (sha256sum's format).
@@ -75,6 +78,7 @@ class Predictor {
   // The op's model, else its kind's; nullptr when the calibrated roofline answers; ModelError when
   // nothing does.
   const EnsembleModel* ensemble_for(const Query& q) const;
+  const EnsembleModel* ensemble_for_build(const Query& q) const;
   // A kind model's answer, or the calibrated roofline's where that one's interval is narrower.
   Prediction more_certain(Prediction ensemble_answer, const EnsembleModel& m, const Query& q, const Roofline& r) const;
   WormholeSpec spec_;

@@ -64,12 +64,16 @@ struct Query {
   std::vector<TensorDesc> inputs;
   TensorDesc output;  // given by the query, or derived from the op and its inputs
   MathFidelity math_fidelity = MathFidelity::HiFi2;
+  // The tt-metal build the answer is for: a commit prefix or a source, as a model folder's build table
+  // names it; empty for the model's default build (the newest it knows).
+  std::string build;
 };
 
 // Parses a query in either form; throws QueryError naming the field on any problem. JSON syntax
 // is nlohmann's (RFC 8259; a repeated key's last value counts); malformed text is a QueryError on
 // the field "" saying "malformed JSON". Thread-safe; a query of a few hundred bytes takes well
-// under a microsecond and allocates nothing on the heap besides Query::inputs.
+// under a microsecond and allocates nothing on the heap besides Query::inputs (and a build name
+// longer than the small-string buffer).
 Query parse_query(std::string_view json);
 // The same from an already-parsed JSON value.
 Query parse_query_json(const nlohmann::json& json);

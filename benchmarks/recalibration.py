@@ -1,0 +1,210 @@
+"""Recalibration to a new tt-metal build from k of its measurements, as `opcast recalibrate` does it.
+
+1. Dashboard (the daily eltwise sweep, hundreds of builds): train on the builds before --cutoff, then
+   for each of --builds later builds recalibrate with k = 0, 1, 3, 10, 30 of its measurements (drawn at
+   random, --repeats draws) and score the answers on the rest of that build: within ±10%, median error,
+   interval coverage. Beside it, the ceiling of any one-factor recalibration: each configuration's
+   time on the reference build (the newest before the cutoff), as measured, times the best single
+   factor for the later build.
+2. relu's sweep sources (each its own build): leave one source out, train on the rest, recalibrate
+   with k configurations of it, score the rest of it.
+3. k chosen by `opcast recalibrate --suggest` against k at random, same budget (dashboard builds).
+
+Writes recalibration.csv and recalibration.png (within ±10% and coverage against k) to --out.
+
+    .venv/bin/python benchmarks/recalibration.py [--data /work/shared/data] [--out artifacts/recalibration]
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import tempfile
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from accuracy import add_data_arguments  # noqa: E402
+
+from opcast import Predictor  # noqa: E402
+from opcast.train import dataset, fit, importers, recalibrate  # noqa: E402
+
+KS = (0, 1, 3, 10, 30)
+GOAL_K, GOAL = 10, 0.95
+
+
+def score(measured: np.ndarray, answers: pd.DataFrame) -> dict:
+    m = fit.accuracy(measured, answers["predicted_ns"].to_numpy(float), answers["lo_ns"].to_numpy(float),
+                     answers["hi_ns"].to_numpy(float))
+    return {"n": m["n"], "within_10pct": m["within_10pct"], "median_ape": m["mape_median"], "coverage": m["coverage"],
+            "median_hi_lo": float(np.median(answers["hi_ns"].to_numpy(float) / answers["lo_ns"].to_numpy(float)))}
+
+
+def per_configuration(records: pd.DataFrame) -> pd.DataFrame:
+    """One row per configuration of one build: the median of its repeats, with its op and query."""
+    g = records.groupby(["op", "query"], sort=True)
+    return g.agg(kernel_ns=("kernel_ns", "median"), build=("build", "first"), source=("source", "first"),
+                 build_date=("build_date", "first")).reset_index()
+
+
+def recalibrated_scores(models: Path, chosen: pd.DataFrame, rest: pd.DataFrame, work: Path) -> dict:
+    """Recalibrate ``models`` with ``chosen`` (none: as trained) and score the answers on ``rest``."""
+    folder = models
+    if len(chosen):
+        folder = work / "recalibrated"
+        recalibrate.recalibrate(models, chosen, folder, build=str(chosen["build"].iloc[0]))
+    answers = Predictor(folder).predict_batch(rest["query"].tolist())
+    out = score(rest["kernel_ns"].to_numpy(float), answers)
+    if not len(chosen):
+        # The best any one factor on these answers could do: the factor fitted on every row of the build.
+        r = np.log(rest["kernel_ns"].to_numpy(float) / answers["predicted_ns"].to_numpy(float))
+        out["model_one_factor_ceiling"] = float(np.mean(np.abs(np.expm1(r - np.median(r))) <= 0.10))
+    return out
+
+
+def ks_for(n: int) -> list[int]:
+    return [k for k in KS if k < n]
+
+
+def load(path: Path) -> pd.DataFrame:
+    records = importers.load(path)
+    records.attrs.clear()  # the import report: pandas compares attrs on every concat
+    return records
+
+
+def dashboard(records: pd.DataFrame, cutoff: str, n_builds: int, repeats: int, work: Path) -> list[dict]:
+    date = pd.to_datetime(records["build_date"], errors="coerce")
+    before = records[date < cutoff]
+    after = records[date >= cutoff].assign(_date=date[date >= cutoff])
+    print(f"dashboard: training on {before['build'].nunique()} builds before {cutoff} ({len(before)} rows)",
+          file=sys.stderr, flush=True)
+    models = work / "dashboard_models"
+    fit.train_records(before, models, config=fit.TrainConfig(test_fraction=0.0), verbose=False)
+    reference_configs = dataset.aggregate(before)  # every configuration's time on the reference build
+    later = after.groupby("build")["_date"].max().sort_values()
+    # The first build after the cutoff, and later ones spread over the rest of the period.
+    picks = later.iloc[np.unique(np.linspace(0, len(later) - 1, n_builds).round().astype(int))]
+    rows = []
+    for build, when in picks.items():
+        configs = per_configuration(after[after["build"] == build])
+        ref = configs.merge(reference_configs[["op", "query", "kernel_ns"]], on=["op", "query"], suffixes=("", "_ref"))
+        ratio = np.log(ref["kernel_ns"] / ref["kernel_ns_ref"])
+        ceiling = float(np.mean(np.abs(np.expm1(ratio - np.median(ratio))) <= 0.10))
+        stay = float(np.mean(np.abs(np.expm1(ratio)) <= 0.10))
+        base = {"case": "dashboard", "build": build[:10], "date": when.date().isoformat(), "configs": len(configs),
+                "ceiling_one_factor": ceiling, "reference_as_is": stay}
+        print(f"  build {build[:10]} ({when.date()}, {len(configs)} configurations): one-factor ceiling {ceiling:.1%}, "
+              f"reference times as they are {stay:.1%}", file=sys.stderr, flush=True)
+        for k in ks_for(len(configs)):
+            for seed in range(repeats if k else 1):
+                chosen = configs.sample(n=k, random_state=seed) if k else configs.iloc[:0]
+                rest = configs.drop(index=chosen.index)
+                rows.append({**base, "k": k, "choice": "random", "seed": seed,
+                             **recalibrated_scores(models, chosen, rest, work)})
+            for_suggest = configs.assign(kind=None)
+            if k:
+                picked = recalibrate.suggest(models, k, for_suggest[["op", "query"]])
+                chosen = configs[configs["query"].isin(picked["query"]) & configs["op"].isin(picked["op"])]
+                rows.append({**base, "k": k, "choice": "suggest", "seed": 0,
+                             **recalibrated_scores(models, chosen, configs.drop(index=chosen.index), work)})
+            print(pd.DataFrame([r for r in rows if r["build"] == build[:10] and r["k"] == k])
+                  .groupby("choice")[["within_10pct", "median_ape", "coverage"]].mean().assign(k=k).to_string(),
+                  file=sys.stderr, flush=True)
+    return rows
+
+
+def relu_sources(records: pd.DataFrame, repeats: int, work: Path) -> list[dict]:
+    relu = records[records["op"] == "ttnn.relu"]
+    rows = []
+    for held_out in sorted(relu["source"].unique()):
+        train = relu[relu["source"] != held_out]
+        configs = per_configuration(relu[relu["source"] == held_out])
+        models = work / "relu_models"
+        fit.train_records(train, models, config=fit.TrainConfig(test_fraction=0.0, keep_superseded=True),
+                          verbose=False)
+        base = {"case": "relu source", "build": held_out.split("/")[-1], "date": None, "configs": len(configs)}
+        print(f"relu: {held_out} held out ({len(configs)} configurations)", file=sys.stderr, flush=True)
+        for k in ks_for(len(configs)):
+            for seed in range(repeats if k else 1):
+                chosen = configs.sample(n=k, random_state=seed) if k else configs.iloc[:0]
+                rows.append({**base, "k": k, "choice": "random", "seed": seed,
+                             **recalibrated_scores(models, chosen, configs.drop(index=chosen.index), work)})
+        print(pd.DataFrame([r for r in rows if r["build"] == base["build"]]).groupby("k")[
+            ["within_10pct", "median_ape", "coverage"]].mean().to_string(), file=sys.stderr, flush=True)
+    return rows
+
+
+def plot(table: pd.DataFrame, out: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(1, 3, figsize=(16, 4.5))
+    mean = table.groupby(["case", "choice", "k"])[["within_10pct", "coverage", "median_ape"]].mean().reset_index()
+    for (case, choice), g in mean.groupby(["case", "choice"]):
+        style = "o-" if choice == "random" else "s--"
+        label = f"{case}, {choice} k"
+        axes[0].plot(g["k"], 100 * g["within_10pct"], style, label=label)
+        axes[1].plot(g["k"], 100 * g["coverage"], style, label=label)
+        axes[2].plot(g["k"], 100 * g["median_ape"], style, label=label)
+    dash = table[table["case"] == "dashboard"]
+    if len(dash):
+        axes[0].axhline(100 * dash.groupby("build")["ceiling_one_factor"].first().mean(), color="grey", ls=":",
+                        label="dashboard: one-factor ceiling")
+    axes[0].axhline(100 * GOAL, color="red", lw=0.8, label=f"goal at k = {GOAL_K}")
+    axes[1].axhline(90, color="red", lw=0.8, label="nominal 90%")
+    for ax, title in zip(axes, ("within ±10% (%)", "interval coverage (%)", "median error (%)")):
+        ax.set_xscale("symlog", linthresh=1)
+        ax.set_xticks(KS)
+        ax.set_xticklabels([str(k) for k in KS])
+        ax.set_xlabel("k measurements of the new build")
+        ax.set_title(title)
+        ax.grid(alpha=0.3)
+    axes[0].legend(fontsize=7)
+    fig.suptitle("opcast recalibrate: accuracy on a later build against the measurements it was given")
+    fig.tight_layout()
+    fig.savefig(out / "recalibration.png", dpi=100)
+    plt.close(fig)
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    add_data_arguments(ap)
+    ap.set_defaults(out="artifacts/recalibration")
+    ap.add_argument("--cutoff", default="2026-04-01", help="train on dashboard builds before this date")
+    ap.add_argument("--builds", type=int, default=4, help="later dashboard builds to recalibrate to")
+    ap.add_argument("--repeats", type=int, default=5, help="random draws of the k measurements")
+    ap.add_argument("--cases", nargs="+", default=["dashboard", "relu"], choices=["dashboard", "relu"])
+    args = ap.parse_args()
+    data = Path(args.data)
+    if not data.is_dir():
+        print(f"no measurement data at {data}: run `opcast data fetch` and pass --data", file=sys.stderr)
+        return 2
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    rows = []
+    with tempfile.TemporaryDirectory(prefix="opcast_recal_bench_") as work:
+        if "dashboard" in args.cases:
+            rows += dashboard(load(data / "dashboard"), args.cutoff, args.builds, args.repeats, Path(work))
+        if "relu" in args.cases:
+            rows += relu_sources(load(data / "sweeps" / "relu_wormhole.csv"), args.repeats, Path(work))
+    table = pd.DataFrame(rows)
+    table.to_csv(out / "recalibration.csv", index=False)
+    summary = table.groupby(["case", "choice", "k"])[["within_10pct", "median_ape", "coverage", "median_hi_lo",
+                                                      "model_one_factor_ceiling"]].mean()
+    print(summary.to_string(float_format=lambda v: f"{v:.4f}"))
+    if "ceiling_one_factor" in table:
+        print("\none-factor ceiling per dashboard build:")
+        print(table.groupby("build")[["date", "configs", "ceiling_one_factor", "reference_as_is",
+                                      "model_one_factor_ceiling"]].first()
+              .to_string(float_format=lambda v: f"{v:.4f}"))
+    plot(table, out)
+    print(f"\nwritten {out / 'recalibration.csv'} and {out / 'recalibration.png'}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

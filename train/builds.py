@@ -1,0 +1,247 @@
+"""Builds: tt-metal moves from build to build, and every measurement says which build made it.
+
+A record's ``build`` is the tt-metal commit where its source recorded one, else the source itself;
+``build_date`` the day it was measured, where the source says. One shared model learns the op; each
+build gets a factor on its answers:
+
+    ln t(configuration, build) = a(configuration) + f(op, build),    f(op, reference) = 0
+
+fitted per op by alternating least squares over the (configuration, build) medians. Only builds that
+share configurations with the reference (directly or through other builds) have a factor the data
+fixes (``identified``); the rest keep 0 and their measurements as they are, and so do builds the
+source did not record (named by the source alone, undated). The reference is the
+op's newest dated build, else (no dates) the build with the most configurations.
+
+* ``fit_factors(records)``: one row per (op, build) (``FACTOR_COLUMNS``).
+* ``normalised(records, factors)``: every record's time on its op's reference build.
+* ``table(factors, coverage)``: a model folder's ``builds`` section (the C++ predictor reads
+  ``default`` and each build's ``log_factor`` and ``half_width``), for one op or for a kind's ops.
+* ``recalibrated(...)``: the factor of a new build from a few of its measurements (``opcast recalibrate``).
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pandas as pd
+from scipy import stats
+
+FACTOR_COLUMNS = ["op", "build", "date", "rows", "configurations", "log_factor", "se", "reference", "identified"]
+ITERATIONS = 100
+# The spread of one build's factor over the ops of a kind, where a kind has fewer than two ops to tell:
+# dashboard builds move single ops by 5-15% (relu 1.80 -> 1.90 us, gelu 3.96 -> 4.62 us).
+DEFAULT_BETWEEN_OPS_SD = 0.1
+# What one measurement of a new build says of its factor where nothing better is known: the
+# scatter of a configuration's measurements around the model (ln units).
+DEFAULT_ROW_SD = 0.1
+# How far a build may move an op where no table of builds tells (ttnn.sinh went 5x in one build).
+DEFAULT_PRIOR_SD = 0.3
+# A measurement's own scatter: repeats of one configuration on one build agree to about 1%.
+MIN_ROW_SD = 0.01
+
+
+def _dated(records: pd.DataFrame) -> pd.Series:
+    if "build_date" not in records.columns:
+        return pd.Series(pd.NaT, index=records.index)
+    return pd.to_datetime(records["build_date"], errors="coerce")
+
+
+def _cells(records: pd.DataFrame) -> pd.DataFrame:
+    """One row per (op, query, build): the median ln time of its repeats."""
+    df = records.loc[records["kernel_ns"].notna() & (records["kernel_ns"] > 0), ["op", "query", "build", "kernel_ns"]]
+    df = df.assign(build=df["build"].astype(str), y=np.log(df["kernel_ns"].to_numpy(dtype=float)))
+    return df.groupby(["op", "query", "build"], sort=False)["y"].median().reset_index()
+
+
+def _components(cells: pd.DataFrame) -> np.ndarray:
+    """Each cell's connected component: the (op, build)s joined by a configuration both measured."""
+    parent = np.arange(int(cells["b"].max()) + 1)
+
+    def root(b: int) -> int:
+        while parent[b] != b:
+            parent[b] = parent[parent[b]]
+            b = parent[b]
+        return b
+
+    for builds_of_config in cells.groupby("c", sort=False)["b"].unique():
+        first = root(int(builds_of_config[0]))
+        for b in builds_of_config[1:]:
+            parent[root(int(b))] = first
+    roots = np.array([root(b) for b in range(len(parent))])
+    return roots[cells["b"].to_numpy()]
+
+
+def fit_factors(records: pd.DataFrame) -> pd.DataFrame:
+    """One row per (op, build): its newest ``date`` (None undated), ``rows``, ``configurations``,
+    ``log_factor`` (ln of its times against the op's reference build), its standard error ``se``,
+    ``reference`` (the op's reference build) and ``identified`` (its factor is fixed by
+    configurations shared with the reference)."""
+    if records.empty:
+        return pd.DataFrame(columns=FACTOR_COLUMNS)
+    records = records.assign(build=records["build"].fillna(records["source"]).astype(str), _date=_dated(records))
+    info = records.groupby(["op", "build"], sort=True).agg(date=("_date", "max"), rows=("kernel_ns", "size"),
+                                                          configurations=("query", "nunique")).reset_index()
+    # The reference: the op's newest dated build, else the one with the most configurations.
+    ranked = info.assign(_dated=info["date"].notna(),
+                         _t=info["date"].map(lambda d: d.toordinal() if pd.notna(d) else 0))
+    ranked = ranked.sort_values(["op", "_dated", "_t", "configurations", "build"])
+    reference = ranked.groupby("op").tail(1).set_index("op")["build"]
+    info["reference"] = info["build"].to_numpy() == info["op"].map(reference).to_numpy()
+
+    # A build the source did not record (its name is the source's, no date) may be another source's
+    # build: the perf-modelling sweeps of one commit differ in where on the grid they ran, and a factor
+    # between them would take that for a build. Such builds keep factor 0.
+    recorded = (records["build"] != records["source"].astype(str)) | records["_date"].notna()
+    cells = _cells(records[recorded])
+    # An op whose reference is such a build has no factor the data fixes.
+    cells = cells[cells["op"].isin(set(cells.loc[cells["build"].to_numpy() == cells["op"].map(reference).to_numpy(),
+                                                 "op"]))]
+    if cells.empty:
+        out = info.assign(log_factor=0.0, se=np.where(info["reference"], 0.0, np.nan), identified=info["reference"])
+        out["date"] = out["date"].dt.strftime("%Y-%m-%d").where(out["date"].notna(), None)
+        return out[FACTOR_COLUMNS]
+    cells["c"] = cells.groupby(["op", "query"], sort=False).ngroup()
+    cells["b"] = cells.groupby(["op", "build"], sort=False).ngroup()
+    is_ref = cells["build"].to_numpy() == cells["op"].map(reference).to_numpy()
+    ref_b = cells.loc[is_ref, ["op", "b"]].drop_duplicates("op").set_index("op")["b"]
+    component = _components(cells)
+    root_of_b = np.zeros(int(cells["b"].max()) + 1, dtype=int)
+    root_of_b[cells["b"].to_numpy()] = component
+    cells = cells[component == root_of_b[ref_b.reindex(cells["op"]).to_numpy()]].reset_index(drop=True)
+    c, b, y = cells["c"].to_numpy(), cells["b"].to_numpy(), cells["y"].to_numpy()
+    nc, nb = int(c.max()) + 1, int(b.max()) + 1
+    per_c, per_b = np.bincount(c, minlength=nc), np.bincount(b, minlength=nb)
+    ref_of_b = np.zeros(nb, dtype=int)
+    ref_of_b[b] = ref_b.reindex(cells["op"]).to_numpy()
+    f = np.zeros(nb)
+    for _ in range(ITERATIONS):
+        a = np.bincount(c, y - f[b], nc) / np.maximum(per_c, 1)
+        new = np.bincount(b, y - a[c], nb) / np.maximum(per_b, 1)
+        new -= new[ref_of_b]
+        done = np.abs(new - f).max() < 1e-10
+        f = new
+        if done:
+            break
+    residual = y - a[c] - f[b]
+    # Per op: the residual scatter, over the degrees of freedom its configurations and builds leave.
+    per_op = cells.assign(r2=residual**2).groupby("op").agg(ss=("r2", "sum"), cells=("y", "size"),
+                                                            configs=("c", "nunique"), builds=("b", "nunique"))
+    dof = per_op["cells"] - per_op["configs"] - per_op["builds"] + 1
+    sd = np.sqrt(per_op["ss"] / dof.clip(lower=1)).where(dof > 0, DEFAULT_ROW_SD)
+    se = cells["op"].map(sd).to_numpy() / np.sqrt(per_b[b])
+    se[b == ref_of_b[b]] = 0.0
+    fitted = pd.DataFrame({"op": cells["op"], "build": cells["build"], "log_factor": f[b], "se": se})
+    fitted = fitted.drop_duplicates(["op", "build"])
+    out = info.merge(fitted, on=["op", "build"], how="left")
+    out["identified"] = out["log_factor"].notna() | out["reference"]
+    out.loc[out["reference"], "se"] = 0.0
+    out["log_factor"] = out["log_factor"].fillna(0.0)
+    out["date"] = out["date"].dt.strftime("%Y-%m-%d").where(out["date"].notna(), None)
+    return out[FACTOR_COLUMNS]
+
+
+def normalised(records: pd.DataFrame, factors: pd.DataFrame) -> pd.DataFrame:
+    """The records with each time moved to its op's reference build (``kernel_ns`` / its build's factor)."""
+    if records.empty or factors.empty:
+        return records
+    key = pd.MultiIndex.from_frame(factors[["op", "build"]])
+    factor = pd.Series(factors["log_factor"].to_numpy(), index=key)
+    build = records["build"].fillna(records["source"]).astype(str)
+    f = factor.reindex(pd.MultiIndex.from_arrays([records["op"], build])).fillna(0.0).to_numpy()
+    return records.assign(kernel_ns=records["kernel_ns"].to_numpy(dtype=float) * np.exp(-f))
+
+
+def _z(coverage: float) -> float:
+    return float(stats.norm.ppf(0.5 + coverage / 2))
+
+
+def _entry(log_factor: float, half_width: float, *, se: float | None, rows: int, date: str | None,
+           fitted: str, **extra) -> dict:
+    return {"log_factor": float(log_factor), "half_width": float(half_width),
+            "se": None if se is None or not math.isfinite(se) else float(se), "rows": int(rows), "date": date,
+            "fitted": fitted, **extra}
+
+
+def table(factors: pd.DataFrame, coverage: float) -> dict | None:
+    """A model folder's ``builds`` section from the factors of the ops it answers.
+
+    One op: each build's factor and the half-width z * se its uncertainty adds. Several ops (a kind
+    model): the ops' shared reference (the one most of them have), and per build the median factor of
+    the ops measured on it, its half-width from how far those ops' factors lie from it (how far one
+    op of the kind may move otherwise than the rest). Builds whose factor no shared configuration
+    fixes are listed with factor 0 and ``identified`` false. None where there are no builds."""
+    if factors.empty:
+        return None
+    z = _z(coverage)
+    references = factors[factors["reference"]]
+    reference = references["build"].value_counts().idxmax()
+    ops = set(references.loc[references["build"] == reference, "op"])
+    mine = factors[factors["op"].isin(ops)]
+    out: dict[str, dict] = {}
+    for build, rows in mine.groupby("build", sort=True):
+        ident = rows[rows["identified"]]
+        date = rows["date"].dropna().max() if rows["date"].notna().any() else None
+        if build == reference:
+            out[build] = _entry(0.0, 0.0, se=0.0, rows=rows["rows"].sum(), date=date, fitted="training",
+                                identified=True, ops=len(rows))
+        elif ident.empty:
+            out[build] = _entry(0.0, 0.0, se=None, rows=rows["rows"].sum(), date=date, fitted="training",
+                                identified=False, ops=len(rows))
+        elif len(ops) == 1:
+            r = ident.iloc[0]
+            out[build] = _entry(r["log_factor"], z * r["se"], se=r["se"], rows=r["rows"], date=date,
+                                fitted="training", identified=True, ops=1)
+        else:
+            f = ident["log_factor"].to_numpy(dtype=float)
+            centre = float(np.median(f))
+            between = float(np.sqrt(np.mean((f - centre) ** 2))) if len(f) > 1 else DEFAULT_BETWEEN_OPS_SD
+            se = between / math.sqrt(len(f))
+            out[build] = _entry(centre, z * math.hypot(between, se), se=se, rows=ident["rows"].sum(), date=date,
+                                fitted="training", identified=True, ops=len(f))
+    return {"default": reference, "reference": reference, "coverage": coverage, "table": out}
+
+
+def between_ops_sd(builds: dict) -> float:
+    """How far one op's factor strays from its kind's on a build, from a kind table's training builds
+    (the median of their spreads); DEFAULT_BETWEEN_OPS_SD where the table cannot tell."""
+    z = _z(builds.get("coverage", 0.9))
+    spreads = [math.sqrt(max((b["half_width"] / z) ** 2 - (b["se"] or 0.0) ** 2, 0.0))
+               for b in builds["table"].values() if b.get("fitted") == "training" and b.get("ops", 0) > 1
+               and b.get("identified")]
+    return float(np.median(spreads)) if spreads else DEFAULT_BETWEEN_OPS_SD
+
+
+def prior_sd(builds: dict) -> float:
+    """How far a build's factor lies from the reference's, from a table's training builds (the root
+    mean square of their identified factors); DEFAULT_PRIOR_SD where the table has none."""
+    f = [b["log_factor"] for b in builds["table"].values() if b.get("fitted") == "training" and b.get("identified")
+         and b["log_factor"] != 0]
+    return float(np.sqrt(np.mean(np.square(f)))) if f else DEFAULT_PRIOR_SD
+
+
+def recalibrated(log_ratio: np.ndarray, row_sd: np.ndarray, prior: float, between_sd: float,
+                 coverage: float) -> tuple[float, float, float]:
+    """(factor, standard error, half-width) of a new build from the ln ratios of a few of its
+    measurements to the model's answers on the reference build.
+
+    A ratio is the build's factor, plus how far that op moved otherwise than the rest
+    (``between_sd``), plus the model's error on that configuration (``row_sd``, from the answer's
+    interval). The factor is the weighted median of the ratios (an op that moved 2x on its own must
+    not move every answer), each weighing 1 / (row_sd^2 + between_sd^2), shrunk towards 0 by how far
+    builds move (``prior``, a normal prior): where the model is unsure of a configuration, its
+    measurement says little of the build. The half-width an answer of the new build gains is the
+    normal quantile of the factor's standard error and ``between_sd``: wide from one row, narrowing
+    as rows come."""
+    log_ratio = np.asarray(log_ratio, dtype=float)
+    if len(log_ratio) == 0:
+        raise ValueError("no measurements of the new build to fit its factor from")
+    row_var = np.square(np.broadcast_to(np.asarray(row_sd, dtype=float), log_ratio.shape)) + between_sd**2
+    weight = 1.0 / row_var
+    order = np.argsort(log_ratio)
+    cumulative = np.cumsum(weight[order])
+    centre = float(log_ratio[order][np.searchsorted(cumulative, cumulative[-1] / 2)])
+    precision = 1.0 / prior**2 + float(weight.sum())
+    factor = centre * float(weight.sum()) / precision
+    se = 1.0 / math.sqrt(precision)
+    return factor, se, _z(coverage) * math.hypot(se, between_sd)
