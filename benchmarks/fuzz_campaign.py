@@ -5,8 +5,8 @@ Generates N queries (default 10^6) from a seeded generator that aims at the edge
 surrogates, bytes that are not UTF-8, unknown names, wrong types, truncated and bit-flipped JSON text,
 unknown top-level keys and attributes, and configurations a Wormhole refuses (block floats in
 ROW_MAJOR, tensors past the DRAM, L1-interleaved tensors past an L1 bank, shards past a core's L1,
-TensorSpec shard shapes that are not whole tiles, more cores than tile rows, block-sharded core
-counts that are not the grid's area).
+TensorSpec shard shapes that are not whole tiles, block-sharded core counts that are not the grid's
+area).
 Every query goes through ``Predictor.predict_batch(errors="collect")`` in batches, and a share of
 them through ``Predictor.predict`` one by one. It counts answers, typed errors (QueryError,
 ModelError), untyped errors, answers to queries whose element counts overflow int64, answers to
@@ -216,8 +216,6 @@ def invalid_class(q: object) -> str | None:
             across_rows, across_cols = cores, 1
         else:
             across_rows, across_cols = 1, cores
-        if across_rows > tile_rows or across_cols > tile_cols:
-            return "more_cores_than_tiles"
         if -(-tile_rows // across_rows) * -(-tile_cols // across_cols) * TILE_BYTES[dtype] > L1_BANK_BYTES:
             return "shard_past_l1"
     return None

@@ -68,8 +68,8 @@ def test_tt_metal_names_and_torps_positional_form(tiny_models):
 
 def test_refusals_name_the_rule_and_known_keys(tiny_models):
     p = opcast.Predictor(tiny_models)
-    t = short_tensor([1, 1, 64, 64], memory="L1_HEIGHT_SHARDED", core_count=8)
-    with pytest.raises(opcast.QueryError, match=r"inputs\[0\]: L1_HEIGHT_SHARDED over 8 cores but the tensor has 2 tile rows"):
+    t = short_tensor([1, 1, 4096, 4096], memory="L1_HEIGHT_SHARDED", core_count=8)
+    with pytest.raises(opcast.QueryError, match=r"inputs\[0\]: one shard \[512, 4096\] of 4194304 bytes .* L1 bank of 1393312"):
         p.predict({"op": "ttnn.exp", "inputs": [t]})
     with pytest.raises(opcast.QueryError, match="unknown key; expected one of op, inputs, output, attributes"):
         p.predict({"op": "ttnn.exp", "inputs": [short_tensor([64, 64])], "build": "abc"})
@@ -80,7 +80,7 @@ def test_refusals_name_the_rule_and_known_keys(tiny_models):
     frame = p.predict_batch([{"op": "ttnn.exp", "inputs": [t]}, {"op": "ttnn.exp", "inputs": [short_tensor([64, 64])]},
                              json.dumps({"op": "ttnn.exp", "inputs": [t]})], errors="collect")
     assert frame["error"].notna().tolist() == [True, False, True]
-    assert "2 tile rows" in frame["error"][2]
+    assert "one shard [512, 4096]" in frame["error"][2]
     # The sweeps read such a query without the rules, to ask ttnn itself.
     assert opcast.vocabulary.normalized({"op": "ttnn.exp", "inputs": [t]}, legality=False)["inputs"][0]["core_count"] == 8
 

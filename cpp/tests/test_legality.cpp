@@ -71,16 +71,11 @@ TEST(Legality, EachRuleNamesTheTensorTheRuleAndItsNumbers) {
   EXPECT_TRUE(says(refusal(unary(t)), {"inputs[0]", "one shard [512, 4096] of 4194304 bytes", "a core's L1 bank of 1393312"}));
   t["core_count"] = 64;  // 64 rows x 4096 per core: 512 KiB
   EXPECT_EQ(refusal(unary(t)), "<no error>");
-  // More cores than tile rows to shard over: 64 rows are 2 tile rows.
+  // More cores than tile rows is no rule: ttnn runs whole-tile shards that leave cores empty, and
+  // real profiles hold such placements (legality.cpp).
   json few = tensor({1, 1, 64, 64}, "L1_HEIGHT_SHARDED");
   few["core_count"] = 8;
-  EXPECT_TRUE(says(refusal(unary(few)), {"inputs[0]", "over 8 cores", "2 tile rows", "expected at most 2"}));
-  json narrow = tensor({1, 1, 64, 64}, "L1_WIDTH_SHARDED");
-  narrow["core_count"] = 4;
-  EXPECT_TRUE(says(refusal(unary(narrow)), {"over 4 cores", "2 tile columns"}));
-  json block = tensor({1, 1, 64, 1024}, "L1_BLOCK_SHARDED");
-  block["grid"] = {8, 4};
-  EXPECT_TRUE(says(refusal(unary(block)), {"over 4 rows of cores", "2 tile rows"}));
+  EXPECT_EQ(refusal(unary(few)), "<no error>");
   // A block-sharded core_count must be its grid's area.
   json odd = tensor({1, 1, 1024, 1024}, "L1_BLOCK_SHARDED");
   odd["grid"] = {4, 4};
@@ -91,9 +86,9 @@ TEST(Legality, EachRuleNamesTheTensorTheRuleAndItsNumbers) {
   odd["core_count"] = 16;
   EXPECT_EQ(refusal(unary(odd)), "<no error>");
   // A stated output is checked as the inputs are; the derived one by its size only.
-  json q = unary(tensor({1, 1, 64, 64}, "DRAM_INTERLEAVED"));
+  json q = unary(tensor({1, 1, 4096, 4096}, "DRAM_INTERLEAVED"));
   q["output"] = {{"memory", "L1_HEIGHT_SHARDED"}, {"core_count", 8}};
-  EXPECT_TRUE(says(refusal(q), {"output:", "over 8 cores"}));
+  EXPECT_TRUE(says(refusal(q), {"output:", "one shard [512, 4096]"}));
 }
 
 TEST(Legality, TensorSpecShardShapesAreWholeTilesThatCoverTheTensor) {

@@ -37,9 +37,7 @@ ShardGeometry shard_geometry(const TensorDesc& t);
 // why, with the numbers: block-float dtypes in ROW_MAJOR layout; a tensor larger than the DRAM; an
 // L1-interleaved tensor whose busiest bank outgrows a bank's L1; a shard larger than one core's L1
 // (or one DRAM bank); a shard shape that is not whole tiles or does not cover the tensor on its
-// cores; more cores than tile rows (height), tile columns (width) or either (block) to shard over
-// where the shards are derived (the short form; an explicit shard shape may leave cores empty);
-// a block-sharded core_count that is not its grid's area. The output's shard rules apply where
+// cores; a block-sharded core_count that is not its grid's area. The output's shard rules apply where
 // the query states its placement (q.output_placed); a derived output is opcast's guess, not the
 // caller's ask.
 void check_legality(const Query& q, const DeviceMemory& memory = {});
