@@ -13,11 +13,14 @@ std::int64_t round_up(std::int64_t a, std::int64_t b) { return ceil_div(a, b) * 
 std::string num(std::int64_t v) { return std::to_string(v); }
 std::string shape2(std::int64_t a, std::int64_t b) { return "[" + num(a) + ", " + num(b) + "]"; }
 
-// Bytes of `rows` x `width` elements in the tensor's layout (whole tiles in TILE layout).
+// Bytes of `rows` x `width` elements in the tensor's layout (whole tiles in TILE layout), counted in
+// double and held below 2^62: a stated shard shape may be as large as [2^31, 2^31].
 std::int64_t bytes_of(const TensorDesc& t, std::int64_t rows, std::int64_t width) {
-  if (t.layout == Layout::tile)
-    return ceil_div(rows, kTile) * ceil_div(width, kTile) * static_cast<std::int64_t>(tile_bytes(t.dtype));
-  return static_cast<std::int64_t>(static_cast<double>(rows * width) * element_bytes(t.dtype));
+  const double bytes = t.layout == Layout::tile
+                           ? static_cast<double>(ceil_div(rows, kTile)) * static_cast<double>(ceil_div(width, kTile)) *
+                                 tile_bytes(t.dtype)
+                           : static_cast<double>(rows) * static_cast<double>(width) * element_bytes(t.dtype);
+  return static_cast<std::int64_t>(std::min(bytes, 0x1p62));
 }
 
 // The shards the tensor is cut into along rows and along the width, as the grid lays them out.

@@ -110,6 +110,8 @@ TEST(Legality, TensorSpecShardShapesAreWholeTilesThatCoverTheTensor) {
   EXPECT_TRUE(says(refusal(spec({16, 64}, 0)), {"into 16 x 1 shards, more than the 8 x 1"}));
   // Explicit shards may leave cores empty: ttnn runs 256 rows in [128, 64] shards on 8 cores (mock, 0.81.1).
   EXPECT_EQ(refusal(spec({128, 64}, 1)), "<no error>");
+  // A stated shard of 2^31 x 2^31 elements is refused without overflowing a count.
+  EXPECT_TRUE(says(refusal(spec({2147483647, 2147483647}, 0)), {"larger than a core's L1 bank"}));
   // The sweeps and the oracle read such a query without the rules, to ask ttnn itself.
   EXPECT_NO_THROW(parse_query(spec({30, 64}, 1).dump(), Legality::unchecked));
 }
