@@ -339,7 +339,9 @@ def campaign(predictor: opcast.Predictor, n: int, batch: int, single_share: floa
 
 def flip_every_bit(models: Path) -> dict:
     """Every single-bit flip of one model folder's manifest.json and manifest.sha256, loaded each time."""
-    folder = min((p for p in models.iterdir() if p.is_dir()), key=lambda p: (p / "manifest.json").stat().st_size)
+    # The smallest op model's folder (kind models and the calibrated roofline name no op to ask).
+    op_folders = [p for p in models.iterdir() if p.is_dir() and json.loads((p / "manifest.json").read_text()).get("op")]
+    folder = min(op_folders, key=lambda p: (p / "manifest.json").stat().st_size)
     probe = json.loads(folder.joinpath("manifest.json").read_text())
     with tempfile.TemporaryDirectory(prefix="opcast_flips_") as tmp:
         view = Path(tmp) / "models"
