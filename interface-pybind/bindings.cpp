@@ -119,13 +119,21 @@ bool to_json(py::handle h, Doc& doc, int depth = 0) {
     if (!number) throw py::error_already_set();
     return doc.Double(PyFloat_AsDouble(number.ptr()));
   }
+  // ttnn's own objects (a Tensor, TensorSpec, MemoryConfig, DataType, ...) in ttnn's JSON: opcast.ttnn_json.
+  const std::string module = py::type::of(h).attr("__module__").cast<std::string>();
+  if (module == "ttnn" || module.rfind("ttnn.", 0) == 0) {
+    const py::object value = py::module_::import("opcast.ttnn_json").attr("to_json_value")(h);
+    return to_json(value, doc, depth + 1);
+  }
   throw opcast::QueryError("", "unsupported value of type " + py::type::of(h).attr("__name__").cast<std::string>() +
                                    "; expected dict, list, str, int, float, bool or None");
 }
 
-opcast::Query to_query_unguarded(py::handle q) {
-  if (py::isinstance<py::str>(q)) return opcast::parse_query(utf8_of(q));
-  if (py::isinstance<py::bytes>(q)) return opcast::parse_query(q.cast<std::string_view>());
+using opcast::Legality;
+
+opcast::Query to_query_unguarded(py::handle q, Legality legality) {
+  if (py::isinstance<py::str>(q)) return opcast::parse_query(utf8_of(q), legality);
+  if (py::isinstance<py::bytes>(q)) return opcast::parse_query(q.cast<std::string_view>(), legality);
   if (!py::isinstance<py::dict>(q))
     throw opcast::QueryError("", "expected a query as a dict or a JSON string, got " +
                                      py::type::of(q).attr("__name__").cast<std::string>());
@@ -135,14 +143,14 @@ opcast::Query to_query_unguarded(py::handle q) {
   Doc doc(&pool);
   auto generate = [&](Doc& d) { return to_json(q, d); };
   doc.Populate(generate);
-  return opcast::parse_query_value(doc);
+  return opcast::parse_query_value(doc, legality);
 }
 
 // Every way a Python value can fail to be read as a query is a QueryError: a Python exception raised
 // while reading it (a __index__, __float__ or __iter__ of the caller's that raises) included.
-opcast::Query to_query(py::handle q) {
+opcast::Query to_query(py::handle q, Legality legality = Legality::checked) {
   try {
-    return to_query_unguarded(q);
+    return to_query_unguarded(q, legality);
   } catch (py::error_already_set& e) {
     const std::string what = e.what();
     e.restore();
@@ -153,25 +161,46 @@ opcast::Query to_query(py::handle q) {
   }
 }
 
-// Parses every query; with collect_errors, a bad one yields its message instead of raising.
+// A row's QueryError: collected, or raised naming the row.
+void query_failed(std::size_t row, const opcast::QueryError& e, bool collect_errors, std::vector<std::string>& errors,
+                  std::vector<bool>& ok) {
+  if (!collect_errors) throw opcast::QueryError(e.field(), std::string("query ") + std::to_string(row) + ": " + e.what());
+  ok[row] = false;
+  errors[row] = e.what();
+}
+
+// Parses every query; with collect_errors, a bad one yields its message instead of raising. JSON text
+// is only copied here (`texts`, by row) and parsed by parse_texts, which needs no GIL.
 std::vector<opcast::Query> to_queries(py::iterable queries, bool collect_errors, std::vector<std::string>& errors,
-                                      std::vector<bool>& ok) {
+                                      std::vector<bool>& ok, std::vector<std::pair<std::size_t, std::string>>* texts = nullptr) {
   std::vector<opcast::Query> parsed;
   std::size_t i = 0;
   for (py::handle q : queries) {
+    parsed.emplace_back();
+    ok.push_back(true);
+    errors.emplace_back();
     try {
-      parsed.push_back(to_query(q));
-      ok.push_back(true);
-      errors.emplace_back();
+      if (texts && py::isinstance<py::str>(q)) texts->emplace_back(i, std::string(utf8_of(q)));
+      else if (texts && py::isinstance<py::bytes>(q)) texts->emplace_back(i, q.cast<std::string>());
+      else parsed.back() = to_query(q);
     } catch (const opcast::QueryError& e) {
-      if (!collect_errors) throw opcast::QueryError(e.field(), std::string("query ") + std::to_string(i) + ": " + e.what());
-      parsed.emplace_back();
-      ok.push_back(false);
-      errors.emplace_back(e.what());
+      query_failed(i, e, collect_errors, errors, ok);
     }
     ++i;
   }
   return parsed;
+}
+
+// The copied JSON texts parsed (no Python object is touched: runs without the GIL).
+void parse_texts(std::vector<std::pair<std::size_t, std::string>>& texts, std::vector<opcast::Query>& parsed,
+                 bool collect_errors, std::vector<std::string>& errors, std::vector<bool>& ok) {
+  for (auto& [row, text] : texts) {
+    try {
+      parsed[row] = opcast::parse_query(text);
+    } catch (const opcast::QueryError& e) {
+      query_failed(row, e, collect_errors, errors, ok);
+    }
+  }
 }
 
 // Every query parsed, raising QueryError for the first bad one (feature and roofline batches).
@@ -184,11 +213,14 @@ std::vector<opcast::Query> to_queries_strict(py::iterable queries) {
 py::dict prediction_columns(const opcast::Predictor& p, py::iterable queries, bool collect_errors) {
   std::vector<std::string> errors;
   std::vector<bool> ok;
-  std::vector<opcast::Query> parsed = to_queries(queries, collect_errors, errors, ok);
+  std::vector<std::pair<std::size_t, std::string>> texts;
+  std::vector<opcast::Query> parsed = to_queries(queries, collect_errors, errors, ok, &texts);
   const std::size_t n = parsed.size();
   std::vector<opcast::Prediction> preds(n);
   {
+    // Parsing text and predicting touch no Python object: other threads run meanwhile.
     py::gil_scoped_release release;
+    parse_texts(texts, parsed, collect_errors, errors, ok);
     // The parsed rows run as one vectorised batch; a row the models cannot answer gets its own error.
     std::vector<opcast::Query> good;
     std::vector<std::size_t> where;
@@ -250,6 +282,17 @@ py::dict prediction_columns(const opcast::Predictor& p, py::iterable queries, bo
   return out;
 }
 
+py::dict prediction_dict(const opcast::Prediction& p) {
+  py::dict d;
+  d["ns"] = p.ns;
+  d["lo_ns"] = p.lo_ns;
+  d["hi_ns"] = p.hi_ns;
+  d["in_domain"] = p.in_domain;
+  d["source"] = p.source;
+  d["build"] = p.build.empty() ? py::object(py::none()) : py::object(py::str(p.build));
+  return d;
+}
+
 }  // namespace
 
 PYBIND11_MODULE(_core, m) {
@@ -298,8 +341,17 @@ PYBIND11_MODULE(_core, m) {
         return opcast::served_entry(*info).dump();
       },
       "JSON of the fields of an op's catalogue entry its model depends on (a model folder records them).");
-  m.def("normalize_query", [](py::handle q) { return opcast::to_short_json(to_query(q)); },
-        "The query in canonical short form (JSON string), as the library understood it.");
+  m.def(
+      "normalize_query",
+      [](py::handle q, bool legality) {
+        return opcast::to_short_json(to_query(q, legality ? Legality::checked : Legality::unchecked));
+      },
+      py::arg("query"), py::arg("legality") = true,
+      "The query in canonical short form (JSON string), as the library understood it; legality=False reads "
+      "it without the legality rules (what ttnn itself refuses), as sweeps and the oracle do.");
+  auto names_of = [](const auto& table) { return py::tuple(py::cast(std::vector<std::string>(std::begin(table), std::end(table)))); };
+  m.attr("QUERY_KEYS") = names_of(opcast::kQueryKeys);
+  m.attr("ATTRIBUTE_NAMES") = names_of(opcast::kAttributeNames);
 
   m.def(
       "features",
@@ -352,6 +404,28 @@ PYBIND11_MODULE(_core, m) {
       "The Wormhole roofline estimate of one query, by component.");
 
   py::class_<opcast::Prediction>(m, "Prediction")
+      .def(py::init([](double ns, double lo_ns, double hi_ns, bool in_domain, std::string source, std::string build) {
+             return opcast::Prediction{ns, lo_ns, hi_ns, in_domain, std::move(source), std::move(build)};
+           }),
+           py::arg("ns"), py::arg("lo_ns"), py::arg("hi_ns"), py::arg("in_domain"), py::arg("source"),
+           py::arg("build") = std::string())
+      .def("to_dict", &prediction_dict,
+           "{ns, lo_ns, hi_ns, in_domain, source, build}: json.dumps takes it as is (build None where the model "
+           "records no builds).")
+      .def("to_json", [](const opcast::Prediction& p) { return py::module_::import("json").attr("dumps")(prediction_dict(p)); },
+           "The answer as a JSON object (to_dict, dumped).")
+      .def(py::pickle(
+          [](const opcast::Prediction& p) { return py::make_tuple(p.ns, p.lo_ns, p.hi_ns, p.in_domain, p.source, p.build); },
+          [](const py::tuple& t) {
+            if (t.size() != 6) throw std::runtime_error("Prediction: expected a state of 6 fields");
+            return opcast::Prediction{t[0].cast<double>(), t[1].cast<double>(), t[2].cast<double>(), t[3].cast<bool>(),
+                                      t[4].cast<std::string>(), t[5].cast<std::string>()};
+          }))
+      .def("__eq__",
+           [](const opcast::Prediction& a, const opcast::Prediction& b) {
+             return a.ns == b.ns && a.lo_ns == b.lo_ns && a.hi_ns == b.hi_ns && a.in_domain == b.in_domain &&
+                    a.source == b.source && a.build == b.build;
+           })
       .def_readonly("ns", &opcast::Prediction::ns)
       .def_readonly("lo_ns", &opcast::Prediction::lo_ns)
       .def_readonly("hi_ns", &opcast::Prediction::hi_ns)
@@ -369,8 +443,20 @@ PYBIND11_MODULE(_core, m) {
   py::class_<opcast::Predictor>(m, "Predictor")
       .def(py::init<const std::string&>(), py::arg("models_dir"))
       .def(
-          "predict", [](const opcast::Predictor& p, py::handle q) { return p.predict(to_query(q)); }, py::arg("query"),
-          "Predict one query (dict or JSON string).")
+          "predict",
+          [](const opcast::Predictor& p, py::handle q) {
+            // JSON text is parsed without the GIL, as is every prediction: threads that share one
+            // Predictor run their queries side by side.
+            if (py::isinstance<py::str>(q) || py::isinstance<py::bytes>(q)) {
+              std::string text = py::isinstance<py::str>(q) ? std::string(utf8_of(q)) : q.cast<std::string>();
+              py::gil_scoped_release release;
+              return p.predict(opcast::parse_query(text));
+            }
+            const opcast::Query query = to_query(q);
+            py::gil_scoped_release release;
+            return p.predict(query);
+          },
+          py::arg("query"), "Predict one query (dict or JSON string).")
       .def(
           "predict_columns",
           [](const opcast::Predictor& p, py::iterable queries, bool collect_errors) {

@@ -64,9 +64,9 @@ def register(subparsers) -> None:
     b = subparsers.add_parser(
         "bench", help="run a model under the default, tt-mlir-style and tuned plans and report them side by side",
         description=__doc__.split("\n\n")[2])
-    b.add_argument("model", choices=MODELS)
+    b.add_argument("model", choices=MODELS, help="the model whose plans are run")
     b.add_argument("--plan", required=True, metavar="FILE", help="the tuned plan (opcast tune --out)")
-    b.add_argument("--backend", choices=BACKENDS, required=True)
+    b.add_argument("--backend", choices=BACKENDS, required=True, help="where the plans run: host, the mock device or a Wormhole")
     b.add_argument("--batch", type=int, help="batch size (default: the plan's tuning batch, else 1)")
     b.add_argument("--mode", help="model mode (default: the plan's tuning mode, else the port's)")
     b.add_argument("--models", metavar="DIR", help="models for the predicted column (default: the plan's tuning "

@@ -29,7 +29,7 @@ def register_cli(subparsers) -> None:
         description="Runs our host execution of the model definition against the Hugging Face reference "
                     "(random weights, or --checkpoint) and prints max abs error and PCC per mode; exit 0 only "
                     "when every mode is within tolerance (max abs err <= 1e-4, PCC >= 0.9999).")
-    v.add_argument("model", choices=MODELS)
+    v.add_argument("model", choices=MODELS, help="the model to check against its Hugging Face reference")
     v.add_argument("--mode", action="append", metavar="MODE",
                    help="mode id, glob or alias (repeatable). patchtsmixer: port (default), forecast, heads, all, "
                         "e.g. 'mix_channel/*/batchnorm/*'; ttm: r1 (default), all. --list-modes shows them")
@@ -39,7 +39,7 @@ def register_cli(subparsers) -> None:
     v.add_argument("--channels", type=int, help="input channels for --checkpoint (default: the config's)")
     v.add_argument("--data", metavar="CSV", help="ETTh2-format CSV: also report forecast MSE/MAE on its test split")
     v.add_argument("--windows", type=int, default=64, help="test windows for --data (default 64)")
-    v.add_argument("--seed", type=int, default=0)
+    v.add_argument("--seed", type=int, default=0, help="seed of the random weights and inputs (default 0)")
     v.add_argument("--threads", type=int, default=1, help="torch intra-op threads (default 1: these models are "
                                                           "tiny, more threads only wait on each other)")
     v.add_argument("--json", metavar="FILE", help="write the results as JSON")
@@ -53,10 +53,10 @@ def register_cli(subparsers) -> None:
                     "mock (or wormhole) the same definition then issues every op to ttnn, each captured on its "
                     "own: the table adds ttnn's verdict, L1 per core (the op's peak, and with the L1 held by live "
                     "tensors), whether it fits, and the DRAM fallback where ttnn refused the plan's entry.")
-    t.add_argument("model", choices=MODELS)
+    t.add_argument("model", choices=MODELS, help="the model whose op trace is written")
     t.add_argument("--mode", help="a single mode id (default: patchtsmixer port, ttm r1-512-96)")
     t.add_argument("--checkpoint", metavar="DIR", help="take the configuration from a checkpoint's config.json")
-    t.add_argument("--batch", type=int, default=1)
+    t.add_argument("--batch", type=int, default=1, help="batch size (default 1)")
     t.add_argument("--channels", type=int, help="input channels (default 7, ETTh2)")
     t.add_argument("--plan", metavar="FILE", help="plan JSON (default: the model's default plan)")
     t.add_argument("--out", metavar="FILE", help="write the trace as JSON (with --device: every op's device record)")

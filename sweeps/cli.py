@@ -192,7 +192,7 @@ def register_cli(subparsers) -> None:
 
     p = sub.add_parser("list", help="the ops, their suites and vector counts per backend")
     p.add_argument("--op", action="append", metavar="OP", help="an op (ttnn.gelu, gelu) or all (default); repeatable")
-    p.add_argument("--json", action="store_true")
+    p.add_argument("--json", action="store_true", help="print JSON instead of a table")
     p.set_defaults(func=_cmd_list)
 
     p = sub.add_parser("run", help="run an op's vectors on a backend and record them in the store",
@@ -233,8 +233,8 @@ def register_cli(subparsers) -> None:
     p.set_defaults(func=_cmd_run)
 
     p = sub.add_parser("status", help="vectors recorded per backend, op, suite and status")
-    p.add_argument("--db", default=DEFAULT_DB, metavar="FILE")
-    p.add_argument("--json", action="store_true")
+    p.add_argument("--db", default=DEFAULT_DB, metavar="FILE", help=f"the sweep store (SQLite; default {DEFAULT_DB})")
+    p.add_argument("--json", action="store_true", help="print JSON instead of a table")
     p.set_defaults(func=_cmd_status)
 
     p = sub.add_parser("merge", help="copy other stores' rows (one per host) into this one",
@@ -245,6 +245,6 @@ def register_cli(subparsers) -> None:
     p.set_defaults(func=_cmd_merge)
 
     p = sub.add_parser("export", help="a dataset opcast train reads, and tt-metal's result JSON")
-    p.add_argument("--db", default=DEFAULT_DB, metavar="FILE")
-    p.add_argument("--out", required=True, metavar="DIR")
+    p.add_argument("--db", default=DEFAULT_DB, metavar="FILE", help=f"the sweep store (SQLite; default {DEFAULT_DB})")
+    p.add_argument("--out", required=True, metavar="DIR", help="where the dataset and tt-metal result JSON go")
     p.set_defaults(func=_cmd_export)

@@ -85,9 +85,9 @@ class LegalityOracle:
 
 
 def exact_vector(query: str | Mapping[str, Any]) -> tuple[str, dict[str, Any], str]:
-    """(op, the exact vector that asks the query, the query's key). The query is validated first:
-    :class:`opcast.QueryError` names a bad field."""
-    full = vocabulary.normalized(query)
+    """(op, the exact vector that asks the query, the query's key). The query is read first (without
+    the legality rules, which this oracle checks): :class:`opcast.QueryError` names a bad field."""
+    full = vocabulary.normalized(query, legality=False)  # the oracle answers what opcast's rules refuse too
     op = full["op"]
     if op not in ops.sweep_ops():
         raise ValueError(f"{op}: the sweeps cover {', '.join(ops.sweep_ops())}")

@@ -160,13 +160,13 @@ def _record(op: str, inputs: list[Tensor], output: dict[str, Any], attributes: d
 
 def query_json(record: OpRecord) -> str:
     """The record's query, validated by the C++ parser, in canonical JSON."""
-    return vocabulary.query_json(record.op, record.inputs, record.output.to_dict(), record.attributes)
+    return vocabulary.query_json(record.op, record.inputs, record.output.to_dict(), record.attributes, legality=False)
 
 
 def query_key(query: str | Mapping[str, Any]) -> str:
     """What two queries share when they ask the same thing (every field explicit, names canonical):
     how the store finds a query however it was written."""
-    return vocabulary.canonical_json(vocabulary.normalized(query))
+    return vocabulary.canonical_json(vocabulary.normalized(query, legality=False))
 
 
 # ------------------------------------------------------------------------------------------------ validity

@@ -363,7 +363,9 @@ def test_real_exp_suspects_and_split(shared_data):
     data = shared_data
     r = im.load(data / "torp" / "exp_wormhole_n150.csv")
     a = ds.aggregate(r, keep_suspect=True)
-    assert len(a) == 5790  # 3,180 row runs, most split by their output placement (importers.py)
+    # 3,180 row runs, most split by their output placement (importers.py); 23 configurations (52 rows) are
+    # refused: an L1-interleaved input or output of up to 135 MB, which no n150 holds (89 MB of L1).
+    assert len(a) == 5767
     assert a["spread"].max() > 50  # TORP's exp has rank-4 configurations whose repeats differ ~100x
     assert 0 < a["suspect"].sum() < 0.05 * len(a)
     worst = a.sort_values("spread").iloc[-1]

@@ -2,6 +2,7 @@
 
 import json
 import math
+import re
 
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -73,5 +74,9 @@ def test_valid_queries_always_answer(tiny_models, shape, dtype, memory, cores):
         with pytest.raises(opcast.QueryError, match=r"inputs\[0\]\.shape: .*2\^48"):
             opcast.Predictor(tiny_models).predict(query)
         return
-    r = opcast.Predictor(tiny_models).predict(query)
+    try:
+        r = opcast.Predictor(tiny_models).predict(query)
+    except opcast.QueryError as e:  # a tensor no Wormhole holds: refused by a legality rule, with its numbers
+        assert re.match(r"inputs\[0\]: .*(larger than|in the busiest of the 64 L1 banks)", str(e)), str(e)
+        return
     assert math.isfinite(r.ns) and r.ns > 0

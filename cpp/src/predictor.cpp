@@ -552,13 +552,45 @@ const EnsembleModel* Predictor::ensemble_for_build(const Query& q) const {
 
 Prediction Predictor::predict(std::string_view query_json) const { return predict(parse_query(query_json)); }
 
+namespace {
+
+// No single op on a Wormhole takes 1000 s (a 12 GiB tensor streams through DRAM in about 0.05 s): an
+// answer past it comes from a query the models have no business answering.
+constexpr double kMaxAnswerNs = 1e12;
+
+Prediction plausible(Prediction p) {
+  if (p.ns > kMaxAnswerNs)
+    throw QueryError("", "the answer, " + json(p.ns / 1e9).dump() + " s (" + p.source + "), is more than the 1000 s "
+                         "no single op on a Wormhole takes; the query lies far outside what was measured");
+  return p;
+}
+
+}  // namespace
+
 Prediction Predictor::predict(const Query& q) const {
   const EnsembleModel* m = ensemble_for(q);
   Roofline r;
   const FeatureVector f = features(q, r, spec_);
-  if (!m) return roofline_->answer(q, r);
-  if (auto p = m->measured(q, f)) return *std::move(p);
-  return more_certain(m->answer(q, f, r, m->ensemble().predict(m->ensemble_input(f).data())), *m, q, r);
+  if (!m) return plausible(roofline_->answer(q, r));
+  if (auto p = m->measured(q, f)) return plausible(*std::move(p));
+  return plausible(more_certain(m->answer(q, f, r, m->ensemble().predict(m->ensemble_input(f).data())), *m, q, r));
+}
+
+Prediction Predictor::get_runtime_from_model(std::string_view op_name, const std::vector<json>& tensors,
+                                             const json& output_memory_config, const json& attributes) const {
+  return predict(parse_query_json(torp_query(op_name, tensors, output_memory_config, attributes)));
+}
+
+Prediction Predictor::runtime_from_arguments(std::string_view op_name, std::vector<json> arguments) const {
+  json output = nullptr;
+  const json& last = arguments.back();
+  const bool tensor = last.is_object() && (last.contains("tensor_spec") || last.contains("logical_shape") ||
+                                           last.contains("shape"));
+  if (arguments.size() > 1 && !tensor) {
+    output = std::move(arguments.back());
+    arguments.pop_back();
+  }
+  return get_runtime_from_model(op_name, arguments, output, nullptr);
 }
 
 Prediction Predictor::more_certain(Prediction ensemble_answer, const EnsembleModel& m, const Query& q,
@@ -605,14 +637,18 @@ std::vector<Prediction> Predictor::predict_batch(const std::vector<Query>& queri
       const FeatureVector f = features(queries[row], r, spec_);
       if (!model) {
         try {
-          out[row] = roofline_->answer(queries[row], r);
+          out[row] = plausible(roofline_->answer(queries[row], r));
         } catch (const QueryError& e) {
           row_failed(row, e);
         }
         continue;
       }
       if (auto p = model->measured(queries[row], f)) {
-        out[row] = *std::move(p);
+        try {
+          out[row] = plausible(*std::move(p));
+        } catch (const QueryError& e) {
+          row_failed(row, e);
+        }
         continue;
       }
       const FeatureVector in = model->ensemble_input(f);
@@ -626,8 +662,8 @@ std::vector<Prediction> Predictor::predict_batch(const std::vector<Query>& queri
     model->ensemble().predict_rows(feats.data(), pending.size(), results.data());
     for (std::size_t k = 0; k < pending.size(); ++k) {
       try {
-        out[pending[k]] = more_certain(model->answer(queries[pending[k]], query_feats[k], roofs[k], results[k]),
-                                       *model, queries[pending[k]], roofs[k]);
+        out[pending[k]] = plausible(more_certain(model->answer(queries[pending[k]], query_feats[k], roofs[k], results[k]),
+                                                 *model, queries[pending[k]], roofs[k]));
       } catch (const QueryError& e) {
         row_failed(pending[k], e);
       }

@@ -12,6 +12,8 @@
 // Field paths are built only when a field is rejected (Path below), never on the way down.
 #include "opcast/query.hpp"
 
+#include "opcast/legality.hpp"
+
 #include <rapidjson/document.h>
 #include <rapidjson/stream.h>
 #include <rapidjson/reader.h>
@@ -320,6 +322,24 @@ void parse_shape(const Value& j, const Path& path, std::array<std::int64_t, kMax
 
 void parse_shape(const Value& j, const Path& path, TensorDesc& t) { parse_shape(j, path, t.dims, t.rank); }
 
+// A TensorSpec's logical_shape, where TORP pads a shape with 0 to rank 4 ([32, 32, 0, 0] is [32, 32]):
+// trailing zeros are padding, any other zero is an error.
+void parse_logical_shape(const Value& j, const Path& path, TensorDesc& t) {
+  if (!j.IsArray()) fail(path, "expected a list of 1 to 8 positive integers, got " + describe(j));
+  rapidjson::SizeType n = j.Size();
+  while (n > 1 && ((j[n - 1].IsUint64() && j[n - 1].GetUint64() == 0) || (j[n - 1].IsInt64() && j[n - 1].GetInt64() == 0)))
+    --n;
+  if (n == j.Size()) return parse_shape(j, path, t);
+  if (n > static_cast<rapidjson::SizeType>(kMaxRank))
+    fail(path, "expected rank 1 to " + std::to_string(kMaxRank) + ", got rank " + std::to_string(n));
+  t.rank = static_cast<int>(n);
+  for (rapidjson::SizeType i = 0; i < n; ++i) {
+    const Path element(path, i);
+    t.dims[i] = get_int(j[i], element, 1, kMaxDim);
+  }
+  check_elements(t.dims, t.rank, path);
+}
+
 // Where shards can go: L1 shards on the 8x8 Tensix grid, DRAM shards on Wormhole's 12 DRAM banks
 // (ttnn names them as a 12x1 grid of DRAM cores).
 struct ShardGridBound {
@@ -418,7 +438,10 @@ TensorDesc parse_short_tensor(const Value& obj, const Path& path) {
 
 DType dtype_from_enum(const Value& j, const Path& path) {
   if (j.IsString()) return dtype_named(strip_scope({j.GetString(), j.GetStringLength()}), path);
-  // tt-metal's DataType enum values.
+  // tt-metal's DataType enum values; FP8_E4M3 (8) and INT8 (9) have no model either.
+  if (j.IsInt64() && (j.GetInt64() == 8 || j.GetInt64() == 9))
+    fail(path, std::string("DataType ") + (j.GetInt64() == 8 ? "8 (FP8_E4M3)" : "9 (INT8)") +
+                   " is not supported; expected 0-4, 6 or 7");
   switch (get_int(j, path, 0, 7)) {
     case 0: return DType::bfloat16;
     case 1: return DType::float32;
@@ -491,11 +514,13 @@ void parse_core_range_set(const Value& j, const Path& path, MemoryConfig& m) {
   m.core_count = std::min(cores, bound.x * bound.y);
 }
 
+// A ttnn MemoryConfig. What it leaves out is ttnn's MemoryConfig default, DRAM interleaved (TORP sends
+// {"buffer_type": 0} alone).
 MemoryConfig parse_memory_config_object(const Value& mc, const Path& path) {
   MemoryConfig m;
   const Path bp(path, "buffer_type"), lp(path, "memory_layout");
-  m.buffer = buffer_from_enum(require(mc, "buffer_type", path, "a buffer type"), bp);
-  m.layout = layout_from_enum(require(mc, "memory_layout", path, "a memory layout"), lp);
+  if (const Value* b = optional(mc, "buffer_type")) m.buffer = buffer_from_enum(*b, bp);
+  if (const Value* l = optional(mc, "memory_layout")) m.layout = layout_from_enum(*l, lp);
   if (m.sharded()) {
     const Path sp(path, "shard_spec");
     const Value* spec = optional(mc, "shard_spec");
@@ -503,6 +528,24 @@ MemoryConfig parse_memory_config_object(const Value& mc, const Path& path) {
     if (!spec || !spec->IsObject()) fail(sp, "missing; a sharded memory config needs a shard_spec with a grid");
     const Path gp(sp, "grid");
     parse_core_range_set(require(*spec, "grid", sp, "a core range set"), gp, m);
+    if (const Value* shape = optional(*spec, "shape")) {  // the shard shape, checked by the legality rules
+      const Path shp(sp, "shape");
+      if (!shape->IsArray() || shape->Size() != 2) fail(shp, "expected [rows, width], got " + describe(*shape));
+      const Path r(shp, std::size_t{0}), w(shp, std::size_t{1});
+      m.shard_rows = get_int((*shape)[0], r, 1, kMaxDim);
+      m.shard_width = get_int((*shape)[1], w, 1, kMaxDim);
+    }
+    if (const Value* o = optional(*spec, "orientation")) {
+      const Path op(sp, "orientation");
+      if (o->IsString()) {
+        const std::string_view name = strip_scope({o->GetString(), o->GetStringLength()});
+        if (!iequals(name, "ROW_MAJOR") && !iequals(name, "COL_MAJOR"))
+          fail(op, "expected ROW_MAJOR or COL_MAJOR, got \"" + upper(name) + "\"");
+        m.col_major = iequals(name, "COL_MAJOR");
+      } else {
+        m.col_major = get_int(*o, op, 0, 1) == 1;
+      }
+    }
   }
   return m;
 }
@@ -515,7 +558,7 @@ TensorDesc parse_tensor_spec(const Value& obj, const Path& input_path) {
   TensorDesc t;
   {
     const Path p(path, "logical_shape");
-    parse_shape(require(spec, "logical_shape", path, "a list of positive integers"), p, t);
+    parse_logical_shape(require(spec, "logical_shape", path, "a list of positive integers"), p, t);
   }
   const Path lp(path, "tensor_layout");
   const Value& tl = get_object(require(spec, "tensor_layout", path, "a TensorLayout object"), lp, "a TensorLayout object");
@@ -524,8 +567,8 @@ TensorDesc parse_tensor_spec(const Value& obj, const Path& input_path) {
     t.dtype = dtype_from_enum(require(tl, "dtype", lp, "a DataType"), p);
   }
   const Path mp(lp, "memory_config");
-  t.memory = parse_memory_config_object(
-      get_object(require(tl, "memory_config", lp, "a MemoryConfig object"), mp, "a MemoryConfig object"), mp);
+  if (const Value* mc = optional(tl, "memory_config"))  // absent: ttnn's default, DRAM interleaved
+    t.memory = parse_memory_config_object(get_object(*mc, mp, "a MemoryConfig object"), mp);
   // page_config is a variant: index 0 = RowMajorPageConfig, 1 = TilePageConfig.
   t.layout = Layout::tile;
   if (const Value* pc = optional(tl, "page_config")) {
@@ -698,9 +741,44 @@ std::string build_named(const Value& v) {
   return std::string(name);
 }
 
-Query parse_query_object(const Value& root) {
+// "a, b, c" of a table of names, for messages.
+template <std::size_t N>
+std::string listed(const char* const (&names)[N]) {
+  std::string out;
+  for (std::size_t i = 0; i < N; ++i) out += (i ? ", " : "") + std::string(names[i]);
+  return out;
+}
+
+template <std::size_t N>
+bool in_table(std::string_view key, const char* const (&names)[N]) {
+  for (const char* name : names)
+    if (key == name) return true;
+  return false;
+}
+
+// The first key of `obj` (in key order) that `names` lacks: refused with the whole table.
+template <std::size_t N>
+void refuse_keys_outside(const Value& obj, const Path& path, const char* const (&names)[N], const char* what) {
+  const Value::Member* unknown = nullptr;
+  for (auto it = obj.MemberBegin(); it != obj.MemberEnd(); ++it)
+    if (!in_table(key_of(*it), names) && (!unknown || key_of(*it) < key_of(*unknown))) unknown = &*it;
+  if (!unknown) return;
+  const Path field(path, key_of(*unknown));
+  fail(field, std::string("unknown ") + what + "; expected one of " + listed(names));
+}
+
+Query parse_query_fields(const Value& root);
+
+Query parse_query_object(const Value& root, Legality legality) {
+  Query q = parse_query_fields(root);
+  if (legality == Legality::checked) check_legality(q);
+  return q;
+}
+
+Query parse_query_fields(const Value& root) {
   const Path root_path("");
   const Value& obj = get_object(root, root_path, "a JSON object {\"op\", \"inputs\", ...}");
+  refuse_keys_outside(obj, root_path, kQueryKeys, "key");
   Query q;
   const std::string_view op_name = get_string(require(obj, "op", root_path, "an op name such as \"ttnn.matmul\""),
                                               "op", "an op name such as \"ttnn.matmul\"");
@@ -724,7 +802,7 @@ Query parse_query_object(const Value& root) {
   }
 
   const Value* attrs = optional(obj, "attributes");
-  if (attrs) get_object(*attrs, "attributes", "an object");
+  if (attrs) refuse_keys_outside(get_object(*attrs, "attributes", "an object"), "attributes", kAttributeNames, "attribute");
   if (q.op->kind == OpKind::matmul) {
     const Value* mf = attrs ? optional(*attrs, "math_fidelity") : nullptr;
     q.math_fidelity = mf ? math_fidelity_named(get_string(*mf, "attributes.math_fidelity", "a math fidelity name"),
@@ -740,10 +818,12 @@ Query parse_query_object(const Value& root) {
     const Value& o = get_object(*out, op, "an object {shape?, dtype?, layout?, memory?, grid?, core_count?}");
     if (is_tensor_spec(o)) {
       q.output = parse_tensor_spec(o, op);
+      q.output_placed = true;
       return q;
     }
-    if (has(o, "buffer_type")) {  // a bare ttnn MemoryConfig
+    if (has(o, "buffer_type") || has(o, "memory_layout")) {  // a bare ttnn MemoryConfig
       q.output.memory = parse_memory_config_object(o, op);
+      q.output_placed = true;
     } else {
       reject_unknown_keys(o, op);
       if (const Value* s = optional(o, "shape")) parse_shape(*s, "output.shape", q.output);
@@ -754,6 +834,7 @@ Query parse_query_object(const Value& root) {
       if (const Value* m = optional(o, "memory")) {
         q.output.memory = memory_named(get_string(*m, "output.memory", "a memory config name"), "output.memory");
         parse_short_memory_fields(o, op, q.output.memory);
+        q.output_placed = true;
       } else if (has(o, "grid") || has(o, "core_count")) {
         fail(op, "grid / core_count given without \"memory\"");
       }
@@ -887,7 +968,7 @@ bool replay(const json& root, SaxToDoc& sax) {
   return true;
 }
 
-Query parse_with_nlohmann(std::string_view text, DomScratch& dom) {
+Query parse_with_nlohmann(std::string_view text, DomScratch& dom, Legality legality) {
   SaxToDoc sax(dom.doc);
   bool ok = false;
   auto generate = [&](Doc&) {
@@ -896,7 +977,7 @@ Query parse_with_nlohmann(std::string_view text, DomScratch& dom) {
   };
   dom.doc.Populate(generate);
   if (!ok) throw QueryError("", "malformed JSON: " + sax.error());
-  return parse_query_object(dom.doc);
+  return parse_query_object(dom.doc, legality);
 }
 
 // What rapidjson reads here is a subset of what nlohmann reads, read the same way: ASCII text
@@ -1006,7 +1087,7 @@ double element_bytes(DType d) {
   return 2;
 }
 
-Query parse_query(std::string_view text) {
+Query parse_query(std::string_view text, Legality legality) {
   DomScratch dom;
   // A UTF-8 byte order mark is skipped, as nlohmann does (a partial one is malformed).
   std::string_view body = text;
@@ -1020,23 +1101,31 @@ Query parse_query(std::string_view text) {
       heap.resize(body.size() + 1);
       copy = heap.data();
     }
-    if (parse_fast(body, copy, dom)) return parse_query_object(dom.doc);
+    if (parse_fast(body, copy, dom)) return parse_query_object(dom.doc, legality);
     dom.values.Clear();
     dom.stack.Clear();
   }
-  return parse_with_nlohmann(text, dom);
+  return parse_with_nlohmann(text, dom, legality);
 }
 
-Query parse_query_json(const nlohmann::json& root) {
+Query parse_query_json(const nlohmann::json& root, Legality legality) {
   if (root.is_discarded()) throw QueryError("", "expected a JSON object {\"op\", \"inputs\", ...}, got <discarded>");
   DomScratch dom;
   SaxToDoc sax(dom.doc);
   auto generate = [&](Doc&) { return replay(root, sax); };
   dom.doc.Populate(generate);
-  return parse_query_object(dom.doc);
+  return parse_query_object(dom.doc, legality);
 }
 
-Query parse_query_value(const rapidjson::Value& root) { return parse_query_object(root); }
+Query parse_query_value(const rapidjson::Value& root, Legality legality) { return parse_query_object(root, legality); }
+
+json torp_query(std::string_view op_name, const std::vector<json>& tensors, const json& output_memory_config,
+                const json& attributes) {
+  json q = {{"op", std::string(op_name)}, {"inputs", json(tensors)}};
+  if (!output_memory_config.is_null()) q["output"] = output_memory_config;  // TORP's default {} states nothing
+  if (!attributes.is_null()) q["attributes"] = attributes;
+  return q;
+}
 
 std::string to_short_json(const Query& q) {
   auto tensor = [](const TensorDesc& t) {

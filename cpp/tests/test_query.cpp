@@ -65,7 +65,7 @@ TEST(Query, TensorSpecForm) {
 }
 
 TEST(Query, TensorSpecShardGrid) {
-  const char* json = R"({"op": "ttnn.relu", "inputs": [{"logical_shape": [1, 1, 1024, 64],
+  const char* json = R"({"op": "ttnn.relu", "inputs": [{"logical_shape": [1, 1, 768, 64],
     "tensor_layout": {"dtype": 0, "memory_config": {"buffer_type": 1, "memory_layout": 2,
       "shard_spec": {"grid": [{"start": {"x": 0, "y": 0}, "end": {"x": 7, "y": 0}},
                               {"start": {"x": 0, "y": 1}, "end": {"x": 3, "y": 1}}], "shape": [64, 64]}},
@@ -104,7 +104,9 @@ TEST(Query, ElementCountsAreBoundedWhereTheShapeIsGiven) {
   EXPECT_EQ(error_field(R"({"op":"ttnn.relu","inputs":[{"shape":[1,1,65536,100000,2147483648],"dtype":"bfloat16",)"
                         R"("layout":"TILE","memory":"L1_BLOCK_SHARDED","grid":[6,8]}],"output":{"memory":"L1_INTERLEAVED"}})"),
             "inputs[0].shape");
-  EXPECT_NO_THROW(parse_query(exp_query("shape", "[131072,2147483648]")));  // 2^48 exactly
+  // 2^48 exactly: read, then refused by the legality rules as more than the DRAM holds.
+  EXPECT_NO_THROW(parse_query(exp_query("shape", "[131072,2147483648]"), Legality::unchecked));
+  EXPECT_EQ(error_field(exp_query("shape", "[131072,2147483648]")), "inputs[0]");
   EXPECT_EQ(error_field(exp_query("shape", "[131073,2147483648]")), "inputs[0].shape");  // padded past 2^48
   EXPECT_EQ(error_field(exp_query("shape", "[2147483648,2147483648,2147483648]")), "inputs[0].shape");  // wraps int64
   try {
@@ -215,7 +217,7 @@ std::string error_message(const std::string& json) {
 }
 
 const char* kExpQuery = R"({"op": "ttnn.exp", "inputs": [{"shape": [1, 1, 64, 64], "dtype": "bfloat16", "layout": "TILE",
-  "memory": "L1_HEIGHT_SHARDED", "grid": [2, 1]}], "attributes": {"note": "x"}})";
+  "memory": "L1_HEIGHT_SHARDED", "grid": [2, 1]}], "attributes": {"program_config": "x"}})";
 
 }  // namespace
 
@@ -317,7 +319,7 @@ TEST(QueryText, ValuesInMessagesAreShownAsJson) {
 
 TEST(QueryText, LargeQueriesSpillToTheHeap) {
   // Text past the on-stack copy and a DOM past the on-stack pool still parse.
-  std::string big = R"({"op": "ttnn.exp", "attributes": {"pad": ")" + std::string(50000, 'x') + R"(", "list": [)";
+  std::string big = R"({"op": "ttnn.exp", "attributes": {"program_config": ")" + std::string(50000, 'x') + R"(", "dims": [)";
   for (int i = 0; i < 5000; ++i) big += (i ? ",{\"k\":" : "{\"k\":") + std::to_string(i) + "}";
   big += R"(]}, "inputs": [{"shape": [1, 1, 64, 64], "dtype": "bfloat16", "layout": "TILE", "memory": "DRAM_INTERLEAVED"}]})";
   const Query q = parse_query(big);

@@ -22,6 +22,7 @@ from ._core import (
 )
 from .catalogue import load_catalogue, op_names
 from .predictor import Predictor
+from .ttnn_json import query_from_ttnn
 
 try:
     __version__ = version("opcast")
@@ -40,5 +41,6 @@ __all__ = [
     "load_catalogue",
     "normalize_query",
     "op_names",
+    "query_from_ttnn",
     "roofline",
 ]

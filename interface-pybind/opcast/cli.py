@@ -9,27 +9,32 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from pathlib import Path
 
 EXIT_BAD_INPUT = 2
 
 
 def _cmd_predict(args: argparse.Namespace) -> int:
+    from .predict_file import STDIO, predict_file, write_table
     from .predictor import Predictor
 
     predictor = Predictor(args.models)
     if args.json is not None:
-        r = predictor.predict(args.json)
-        print(json.dumps({"ns": r.ns, "lo_ns": r.lo_ns, "hi_ns": r.hi_ns, "in_domain": r.in_domain,
-                          "source": r.source, "build": r.build}))
-        return 0
-    if args.input is None or args.output is None:
-        raise ValueError("opcast predict needs --json QUERY, or both --input FILE and --output FILE")
-    from .predict_file import predict_file
+        query = sys.stdin.read() if args.json == STDIO else args.json
+        answer = predictor.predict(query).to_dict()
+        if args.format in (None, "json"):
+            print(json.dumps(answer))
+        else:
+            import pandas as pd
 
-    counts = predict_file(predictor, Path(args.input), Path(args.output))
+            write_table(pd.DataFrame([answer]), STDIO, args.format)
+        return 0
+    if args.output is None:
+        raise ValueError("opcast predict --input needs --output FILE (or - for standard output)")
+    counts = predict_file(predictor, args.input, args.output, args.format)
+    # With the rows on standard output, everything else goes to standard error.
+    report = sys.stderr if args.output == STDIO else sys.stdout
     if counts["summary"] is not None:
-        print(counts["summary"].to_markdown(index=False, floatfmt=".3g"))
+        print(counts["summary"].to_markdown(index=False, floatfmt=".3g"), file=report)
     print(f"{counts['answered']} rows answered, {counts['errors']} rows with an error column entry -> {args.output}",
           file=sys.stderr)
     return 0
@@ -43,11 +48,18 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     p = sub.add_parser("predict", help="predict device kernel durations")
-    p.add_argument("--models", required=True, metavar="DIR", help="a models folder written by opcast train")
+    p.add_argument("--models", required=True, metavar="DIR",
+                   help="a models folder written by opcast train (one subfolder per model)")
     src = p.add_mutually_exclusive_group(required=True)
-    src.add_argument("--json", metavar="QUERY", help="one query (JSON); prints one answer")
-    src.add_argument("--input", metavar="FILE", help="CSV in an importable format, or JSON lines of queries")
-    p.add_argument("--output", metavar="FILE", help="where --input's rows go, with predictions added")
+    src.add_argument("--json", metavar="QUERY",
+                     help="one query (JSON, short form or TensorSpec; - reads it from standard input); prints one answer")
+    src.add_argument("--input", metavar="FILE",
+                     help="CSV in an importable format, or JSON lines of queries (- reads standard input)")
+    p.add_argument("--output", metavar="FILE",
+                   help="where --input's rows go, with predictions added (- writes standard output)")
+    p.add_argument("--format", choices=("json", "csv", "table"),
+                   help="how answers are written: json (JSON lines; --json's default), csv (--output's default, "
+                        "JSON lines for a .jsonl name) or table (Markdown)")
     p.set_defaults(func=_cmd_predict)
 
     # Every stage registers its own commands.

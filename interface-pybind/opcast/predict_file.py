@@ -1,8 +1,9 @@
 """``opcast predict --input FILE --output FILE``: every input row kept, in order, with predictions added.
 
 Input: a CSV in any importable format (TORP, tt-metal profiler report, sweep table), a CSV with a
-``query`` column, or JSON lines of queries. Output: CSV, or JSON lines when the output name ends in
-.jsonl, with ``predicted_ns``, ``lo_ns``, ``hi_ns``, ``in_domain``, ``source`` (which tier answered) and
+``query`` column, or JSON lines of queries (a file ending in .jsonl / .ndjson, or ``-``, standard
+input, whose first line is a JSON object). Output (a file, or ``-``: standard output): CSV, JSON lines
+(``json``, and the default for a .jsonl name) or a Markdown table (``table``), with ``predicted_ns``, ``lo_ns``, ``hi_ns``, ``in_domain``, ``source`` (which tier answered) and
 ``error`` added. Rows that cannot be answered get their own reason in ``error`` (the importer's:
 unknown op code X, measured on another architecture, ...) and empty predictions; a line that is not
 UTF-8 text, or a CSV line with more fields than its header, is such a row: one bad line never costs
@@ -14,6 +15,7 @@ from __future__ import annotations
 
 import csv
 import io
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -23,6 +25,8 @@ from .predictor import Predictor
 
 ADDED = ["predicted_ns", "lo_ns", "hi_ns", "in_domain", "source", "build", "error"]
 JSON_LINES = (".jsonl", ".ndjson")
+STDIO = "-"  # standard input as --input, standard output as --output
+FORMATS = ("json", "csv", "table")
 PROFILER_DURATION = "DEVICE KERNEL DURATION [ns]"
 
 
@@ -36,10 +40,10 @@ class Lines:
     error: list[str | None]
 
 
-def _read_lines(path: Path, *, has_header: bool) -> Lines:
-    """Splits the file into lines and decodes each on its own, skipping blank ones (as pandas does)."""
+def _read_lines(path: Path, data: bytes, *, has_header: bool) -> Lines:
+    """Splits the file's bytes into lines and decodes each on its own, skipping blank ones (as pandas does)."""
     lines = Lines(None, [], [], [])
-    for number, raw in enumerate(path.read_bytes().splitlines(), start=1):
+    for number, raw in enumerate(data.splitlines(), start=1):
         try:
             text, error = raw.decode("utf-8"), None
         except UnicodeDecodeError as e:
@@ -59,11 +63,11 @@ def _read_lines(path: Path, *, has_header: bool) -> Lines:
     return lines
 
 
-def _read_csv(path: Path) -> tuple[pd.DataFrame, list[str | None], str]:
+def _read_csv(path: Path, data: bytes) -> tuple[pd.DataFrame, list[str | None], str]:
     """Every data row as strings, a row error per row, and the CSV text of the rows without one.
 
     A line is one row (a quoted field does not span lines in the formats opcast reads)."""
-    lines = _read_lines(path, has_header=True)
+    lines = _read_lines(path, data, has_header=True)
     if lines.header is None:
         raise ValueError(f"--input {path}: empty file; expected a CSV with a header line")
     header = next(csv.reader([lines.header]))
@@ -144,21 +148,56 @@ def summary(out: pd.DataFrame) -> pd.DataFrame:
     return pd.concat([table, pd.DataFrame([{"op_code": "TOTAL", **one(d)}])], ignore_index=True)
 
 
-def predict_file(predictor: Predictor, input_path: Path, output_path: Path) -> dict:
-    """Writes every row of ``input_path`` with predictions added to ``output_path``; returns the counts
-    and, where the file records measured times, the per-op-code summary (``summary``)."""
-    if not input_path.is_file():
-        raise FileNotFoundError(f"--input {input_path}: no such file")
-    if output_path.is_dir():
-        raise ValueError(f"--output {output_path}: is a folder; expected a file name (.csv or .jsonl)")
-    if input_path.suffix in JSON_LINES:
-        lines = _read_lines(input_path, has_header=False)
+def _read_input(input_path: Path | str) -> tuple[Path, bytes, bool]:
+    """(the name rows are reported under, the bytes, whether they are JSON lines)."""
+    if str(input_path) == STDIO:
+        data = sys.stdin.buffer.read()
+        first = next((line.strip() for line in data.splitlines() if line.strip()), b"")
+        return Path("<stdin>"), data, first.startswith(b"{")
+    path = Path(input_path)
+    if not path.is_file():
+        raise FileNotFoundError(f"--input {path}: no such file")
+    return path, path.read_bytes(), path.suffix in JSON_LINES
+
+
+def write_table(out: pd.DataFrame, output_path: Path | str, fmt: str | None = None) -> str:
+    """Writes ``out`` to a file or, for ``-``, standard output, as ``fmt`` (json: JSON lines; csv;
+    table: Markdown); without ``fmt``, JSON lines for a .jsonl / .ndjson name, else CSV. Returns the format."""
+    to_stdout = str(output_path) == STDIO
+    if fmt is None:
+        fmt = "json" if not to_stdout and Path(output_path).suffix in JSON_LINES else "csv"
+    if fmt not in FORMATS:
+        raise ValueError(f"--format {fmt}: expected one of {', '.join(FORMATS)}")
+    text = {"json": lambda: out.to_json(orient="records", lines=True),
+            "csv": lambda: out.to_csv(index=False),
+            "table": lambda: out.to_markdown(index=False) + "\n"}[fmt]()
+    if to_stdout:
+        sys.stdout.write(text)
+        sys.stdout.flush()
+    else:
+        path = Path(output_path)
+        if path.is_dir():
+            raise ValueError(f"--output {path}: is a folder; expected a file name (.csv, .jsonl or .md)")
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(text)
+    return fmt
+
+
+def predict_file(predictor: Predictor, input_path: Path | str, output_path: Path | str, fmt: str | None = None) -> dict:
+    """Writes every row of ``input_path`` with predictions added to ``output_path`` (either may be
+    ``-``: standard input / output) as ``fmt`` (:func:`write_table`); returns the counts and, where the
+    file records measured times, the per-op-code summary (``summary``)."""
+    if str(output_path) != STDIO and Path(output_path).is_dir():
+        raise ValueError(f"--output {output_path}: is a folder; expected a file name (.csv, .jsonl or .md)")
+    input_path, data, json_lines = _read_input(input_path)
+    if json_lines:
+        lines = _read_lines(input_path, data, has_header=False)
         table = pd.DataFrame({"query": lines.text})
         row_errors = list(lines.error)
         n = len(table)
         rows = Rows([q if e is None else None for q, e in zip(lines.text, row_errors)], [None] * n, [None] * n)
     else:
-        table, row_errors, good_text = _read_csv(input_path)
+        table, row_errors, good_text = _read_csv(input_path, data)
         rows = _importable_rows(input_path, table, row_errors, good_text)
 
     answerable = [i for i, q in enumerate(rows.queries) if q is not None]
@@ -180,11 +219,7 @@ def predict_file(predictor: Predictor, input_path: Path, output_path: Path) -> d
         if e is not None:
             out.at[i, "error"] = e
 
-    output_path.parent.mkdir(parents=True, exist_ok=True)
-    if output_path.suffix in JSON_LINES:
-        out.to_json(output_path, orient="records", lines=True)
-    else:
-        out.to_csv(output_path, index=False)
+    write_table(out, output_path, fmt)
     n_err = int(out["error"].notna().sum())
     counts = {"rows": len(out), "answered": len(out) - n_err, "errors": n_err, "summary": None}
     if any(m is not None for m in rows.measured_ns):

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from pathlib import Path
+from typing import Any
 
 import pandas as pd
 
-from . import _core
+from . import _core, vocabulary
 
 PREDICTION_COLUMNS = ["predicted_ns", "lo_ns", "hi_ns", "in_domain"]
 
@@ -30,10 +31,25 @@ class Predictor:
         build). A query may name ``"build"`` (a tt-metal commit prefix or a source, as the models' build
         tables name them); without it the answer is for the newest build the model knows.
 
-        Raises :class:`opcast.QueryError` (a ValueError) naming the bad field, or :class:`opcast.ModelError`
-        when no model covers the op.
+        Where ttnn is importable a dict may hold ttnn's own objects (Tensors, TensorSpecs, MemoryConfigs,
+        enums; :mod:`opcast.ttnn_json`). Raises :class:`opcast.QueryError` (a ValueError) naming the bad
+        field or the legality rule the query breaks, or :class:`opcast.ModelError` when no model covers
+        the op. The answer has ``to_dict()``, ``to_json()`` and pickles. The GIL is released while the
+        query is answered (and while JSON text is parsed): threads sharing a Predictor run side by side.
         """
         return self._impl.predict(query)
+
+    def get_runtime_from_model(self, op_name: str, *tensor_jsons: Any, output_memory_config: Any = None,
+                               **attributes: Any) -> _core.Prediction:
+        """tt-metal's and TORP's call shape: ``get_runtime_from_model("exp", tensor_json)``,
+        ``get_runtime_from_model("ttnn::add", a, b, output_memory_config={"buffer_type": 1})``; answered
+        as :meth:`predict` answers (:func:`opcast.vocabulary.call_query`). The op as tt-metal, ttnn or
+        TORP names it; each tensor as TORP sends it (TensorSpec JSON, 0-padded shapes), in the short
+        form, or a ttnn object; keyword arguments are the op's attributes. TORP's own keyword for its
+        one tensor, ``tensor_json=``, is read as the first tensor, so TORP's usage.py runs unchanged."""
+        if "tensor_json" in attributes:
+            tensor_jsons = (attributes.pop("tensor_json"), *tensor_jsons)
+        return self._impl.predict(vocabulary.call_query(op_name, tensor_jsons, output_memory_config, attributes))
 
     def predict_batch(self, queries: Iterable[dict | str] | pd.DataFrame, errors: str = "raise") -> pd.DataFrame:
         """Many queries at once -> DataFrame with predicted_ns, lo_ns, hi_ns, in_domain, source, build, error.

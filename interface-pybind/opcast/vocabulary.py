@@ -24,6 +24,9 @@ DTYPES: tuple[str, ...] = _core.DTYPES
 LAYOUTS: tuple[str, ...] = _core.LAYOUTS
 MEMORIES: tuple[str, ...] = _core.MEMORIES
 MATH_FIDELITIES: tuple[str, ...] = _core.MATH_FIDELITIES
+# The keys a query may have and the attributes an op call may carry: anything else is refused.
+QUERY_KEYS: tuple[str, ...] = _core.QUERY_KEYS
+ATTRIBUTE_NAMES: tuple[str, ...] = _core.ATTRIBUTE_NAMES
 
 # The names one at a time, for code that means one of them. Unpacked from the C++ lists: a word
 # added or removed there fails here, at import, not as a silently wrong string somewhere else.
@@ -162,22 +165,38 @@ def make_query(op: str, inputs: Sequence[Tensor | Mapping[str, Any]], output: Ma
     return q
 
 
-def validate(query: str | Mapping[str, Any]) -> dict[str, Any]:
+def call_query(op: str, tensors: Sequence[Any], output_memory_config: Any = None,
+               attributes: Mapping[str, Any] | None = None) -> dict[str, Any]:
+    """The query of a call in tt-metal's and TORP's shape, ``get_runtime_from_model(op_name,
+    tensor_json..., output_memory_config)``: the op as they name it (``ttnn::exp``, ``exp``), the input
+    tensors as they serialize them (TensorSpec JSON; TORP's 0-padded shapes and missing
+    memory_layout read as ttnn's defaults) or in the short form, the output's MemoryConfig (None or
+    {}: not stated) and the op's attributes."""
+    q: dict[str, Any] = {"op": op, "inputs": list(tensors)}
+    if output_memory_config is not None:
+        q["output"] = output_memory_config
+    if attributes:
+        q["attributes"] = dict(attributes)
+    return q
+
+
+def validate(query: str | Mapping[str, Any], *, legality: bool = True) -> dict[str, Any]:
     """The query, parsed, after the C++ parser accepted it; :class:`opcast.QueryError` names the field
-    otherwise. The one validation of a query, for every stage."""
-    _core.normalize_query(query)
+    otherwise. The one validation of a query, for every stage. ``legality=False`` skips the legality
+    rules (what a Wormhole refuses): the sweeps ask ttnn itself about such queries."""
+    _core.normalize_query(query, legality)
     return json.loads(query) if isinstance(query, str) else dict(query)
 
 
 def query_json(op: str, inputs: Sequence[Tensor | Mapping[str, Any]], output: Mapping[str, Any] | None = None,
-               attributes: Mapping[str, Any] | None = None) -> str:
+               attributes: Mapping[str, Any] | None = None, *, legality: bool = True) -> str:
     """The validated query in canonical JSON: how datasets, traces and sweeps store queries."""
     q = make_query(op, inputs, output, attributes)
-    validate(q)
+    validate(q, legality=legality)
     return canonical_json(q)
 
 
-def normalized(query: str | Mapping[str, Any]) -> dict[str, Any]:
+def normalized(query: str | Mapping[str, Any], *, legality: bool = True) -> dict[str, Any]:
     """The query as the library understands it: every field explicit (the derived output included),
     names canonical, TensorSpec JSON turned into the short form."""
-    return json.loads(_core.normalize_query(query))
+    return json.loads(_core.normalize_query(query, legality))

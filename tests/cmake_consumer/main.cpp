@@ -1,4 +1,5 @@
-// Parses a query and prints its roofline; an unknown op must raise opcast::QueryError.
+// Parses a query and prints its roofline; an unknown op and an illegal placement must raise
+// opcast::QueryError.
 #include <cstdio>
 
 #include <opcast/features.hpp>
@@ -6,14 +7,18 @@
 
 int main() {
   const opcast::Query q = opcast::parse_query(
-      R"({"op": "ttnn.exp", "inputs": [{"shape": [1,1,256,256], "dtype": "bfloat16", "layout": "TILE", "memory": "DRAM_INTERLEAVED"}]})");
+      R"({"op": "ttnn::exp", "inputs": [{"shape": [1,1,256,256], "dtype": "bfloat16", "layout": "TILE", "memory": "DRAM_INTERLEAVED"}]})");
   const double roof = opcast::roofline(q).total_ns;
   std::printf("roofline %.1f ns\n", roof);
-  try {
-    opcast::parse_query(R"({"op": "ttnn.nope", "inputs": []})");
-    return 1;
-  } catch (const opcast::QueryError& e) {
-    std::printf("refused: %s\n", e.what());
+  int refused = 0;
+  for (const char* bad : {R"({"op": "ttnn.nope", "inputs": []})",
+                          R"({"op": "exp", "inputs": [{"shape": [64,64], "dtype": "bfloat8_b", "layout": "ROW_MAJOR", "memory": "DRAM_INTERLEAVED"}]})"}) {
+    try {
+      opcast::parse_query(bad);
+    } catch (const opcast::QueryError& e) {
+      std::printf("refused: %s\n", e.what());
+      ++refused;
+    }
   }
-  return roof > 0 ? 0 : 1;
+  return roof > 0 && refused == 2 ? 0 : 1;
 }

@@ -9,7 +9,10 @@
 #include <memory>
 #include <string>
 #include <string_view>
+#include <type_traits>
 #include <vector>
+
+#include <nlohmann/json.hpp>
 
 #include "opcast/features.hpp"
 #include "opcast/query.hpp"
@@ -64,6 +67,23 @@ class Predictor {
   // when no tier covers the op (a models folder without a kind model or calibrated roofline).
   Prediction predict(std::string_view query_json) const;
   Prediction predict(const Query& query) const;
+
+  // tt-metal's and TORP's call shape (TORP: get_runtime_from_model(op_name, tensor_json...,
+  // output_memory_config)), answered as predict answers a query:
+  //   predictor.get_runtime_from_model("exp", tensor_json);
+  //   predictor.get_runtime_from_model("ttnn::add", a_json, b_json, output_memory_config);
+  // The op as tt-metal, ttnn or TORP names it ("ttnn::exp", "ttnn.exp", "exp"); each tensor as ttnn
+  // serializes it (TensorSpec JSON, TORP's 0-padded shapes and defaults, torp_query) or in the short
+  // form. In the variadic form a last argument that is not a tensor (null, {}, or a MemoryConfig) is
+  // the output's memory config.
+  Prediction get_runtime_from_model(std::string_view op_name, const std::vector<nlohmann::json>& tensors,
+                                    const nlohmann::json& output_memory_config = nullptr,
+                                    const nlohmann::json& attributes = nullptr) const;
+  template <class First, class... Rest,
+            std::enable_if_t<!std::is_same_v<std::decay_t<First>, std::vector<nlohmann::json>>, int> = 0>
+  Prediction get_runtime_from_model(std::string_view op_name, const First& first, const Rest&... rest) const {
+    return runtime_from_arguments(op_name, std::vector<nlohmann::json>{nlohmann::json(first), nlohmann::json(rest)...});
+  }
   // Vectorised over the batch. Without `errors`, the first row that cannot be answered raises as
   // predict would; with it, that row's message goes to (*errors)[row] (empty for answered rows), its
   // Prediction stays default, and every other row is answered.
@@ -79,6 +99,7 @@ class Predictor {
   // nothing does.
   const EnsembleModel* ensemble_for(const Query& q) const;
   const EnsembleModel* ensemble_for_build(const Query& q) const;
+  Prediction runtime_from_arguments(std::string_view op_name, std::vector<nlohmann::json> arguments) const;
   // A kind model's answer, or the calibrated roofline's where that one's interval is narrower.
   Prediction more_certain(Prediction ensemble_answer, const EnsembleModel& m, const Query& q, const Roofline& r) const;
   WormholeSpec spec_;

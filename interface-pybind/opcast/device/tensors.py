@@ -13,33 +13,19 @@ MathFidelity:       LoFi=0 HiFi2=2 HiFi3=3 HiFi4=4 Invalid=255
 ShardOrientation:   ROW_MAJOR=0 COL_MAJOR=1
 (``ENUMS`` below holds them; ``live_enum_values()`` reads them back from ttnn.)
 
-TensorSpec and JSON in ttnn 0.81.1
-----------------------------------
-No Python API serializes a TensorSpec: ``ttnn.TensorSpec`` has no to_json/from_json, nor does
-``ttnn.Tensor``; the graph trace describes tensors as text (``TensorSpec(logical_shape=Shape([..]),
-tensor_layout=TensorLayout(dtype=DataType::BFLOAT16,page_config=PageConfig(config=TilePageConfig(
-tile=Tile(tile_shape={32, 32},face_shape={16, 16},num_faces=4))),memory_config=MemoryConfig(..),
-alignment=Alignment([32, 32])))`` in device-op arguments) and as ``tensor`` nodes whose params carry
-shape/dtype/layout/memory_config as strings. The C++ library has ``ttsl::json::to_json<TensorSpec>``
-(symbol present in _ttnncpp.so) but it is not bound to Python. Python does expose ``to_json()`` /
-``from_json()`` on MemoryConfig, ShardSpec, NdShardSpec, CoreRangeSet, CoreRange, CoreCoord and the
-matmul program configs; MemoryConfig.to_json() writes enums as integers, e.g.
-``{"buffer_type":1,"created_with_nd_shard_spec":false,"memory_layout":2,"per_core_allocation":false,
-"shard_spec":{"grid":[{"end":{"x":7,"y":0},"start":{"x":0,"y":0}}],"orientation":0,"shape":[32,64]}}``.
-:func:`tensor_spec_json` builds the layout that the C++ ``to_json<TensorSpec>`` produces by
-tt-metal's reflection rules (object keyed by attribute names, enums as integers, the PageConfig
-variant as {"index", "value"}: 0 = RowMajorPageConfig, 1 = TilePageConfig) around ttnn's own
-MemoryConfig.to_json(); tests/fixtures/tensor_spec_*.json hold two examples next to the real
-trace entries they were checked against (see fixtures.py).
+TensorSpec and JSON
+-------------------
+A device tensor as ttnn's TensorSpec JSON is :func:`opcast.ttnn_json.tensor_spec_json` (re-exported
+here), which needs ttnn's objects but no device: queries are made from ttnn objects there.
 """
 
 from __future__ import annotations
 
-import json
 import math
 from typing import Any, Sequence
 
 from .. import vocabulary
+from ..ttnn_json import tensor_spec_json  # noqa: F401  (opcast.device's name for it)
 from .environment import import_ttnn
 from .session import COMPUTE_GRID, compute_grid, current_device
 
@@ -250,30 +236,3 @@ def short_form(tensor: Any) -> vocabulary.Tensor:
     return vocabulary.Tensor(tuple(int(d) for d in tensor.shape), vocabulary.dtype(tensor.dtype.name),
                              vocabulary.layout(tensor.layout.name),
                              vocabulary.memory_of(mc.buffer_type, mc.memory_layout), grid, core_count)
-
-
-def tensor_spec_json(tensor: Any) -> dict[str, Any]:
-    """A tensor's spec in the JSON layout of tt-metal's C++ ``ttsl::json::to_json<TensorSpec>``.
-
-    {"logical_shape": [...], "tensor_layout": {"dtype": <DataType int>, "page_config": {"config":
-    {"index": 0 | 1, "value": {} | {"tile": {"tile_shape", "face_shape", "num_faces"}}}},
-    "memory_config": <ttnn's MemoryConfig.to_json()>, "alignment": [tile_h, tile_w]}}: alignment
-    only for TILE layout (its default; ROW_MAJOR's depends on the shard spec and is left out).
-    ttnn 0.81.1 cannot serialize a TensorSpec from Python; this is assembled from the tensor's
-    Python attributes and MemoryConfig.to_json() (see the module docstring).
-    """
-    ttnn = import_ttnn()
-    spec = tensor.spec
-    memory = json.loads(tensor.memory_config().to_json())
-    if spec.layout == ttnn.Layout.TILE:
-        tile = spec.tile
-        tile_shape = [int(v) for v in tile.tile_shape]
-        face_shape = [int(v) for v in tile.face_shape]
-        page = {"index": 1, "value": {"tile": {"tile_shape": tile_shape, "face_shape": face_shape,
-                                                "num_faces": int(tile.num_faces)}}}
-        layout_json = {"dtype": int(spec.dtype.value), "page_config": {"config": page},
-                       "memory_config": memory, "alignment": tile_shape}
-    else:
-        layout_json = {"dtype": int(spec.dtype.value), "page_config": {"config": {"index": 0, "value": {}}},
-                       "memory_config": memory}
-    return {"logical_shape": [int(s) for s in tensor.shape], "tensor_layout": layout_json}

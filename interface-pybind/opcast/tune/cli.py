@@ -30,8 +30,8 @@ def register_cli(subparsers) -> None:
                     "placement of its inputs) with the models in --models, and writes the plan of least predicted "
                     "latency (kernels + the dispatch gap per op) that is legal for every op and fits the L1 bank at "
                     "every point; prints it beside the default and the tt-mlir-style plans.")
-    t.add_argument("model", choices=MODELS)
-    t.add_argument("--batch", type=int, default=1)
+    t.add_argument("model", choices=MODELS, help="the model whose trace is tuned")
+    t.add_argument("--batch", type=int, default=1, help="batch size of the traced model (default 1)")
     t.add_argument("--mode", help="a model mode (default: patchtsmixer port, ttm r1-512-96; see opcast validate "
                                   "--list-modes)")
     t.add_argument("--models", required=True, metavar="DIR", help="a models folder written by opcast train")
