@@ -10,6 +10,7 @@
 
 #include <cmath>
 #include <cstring>
+#include <optional>
 #include <vector>
 
 #include "opcast/features.hpp"
@@ -404,11 +405,12 @@ PYBIND11_MODULE(_core, m) {
       "The Wormhole roofline estimate of one query, by component.");
 
   py::class_<opcast::Prediction>(m, "Prediction")
-      .def(py::init([](double ns, double lo_ns, double hi_ns, bool in_domain, std::string source, std::string build) {
-             return opcast::Prediction{ns, lo_ns, hi_ns, in_domain, std::move(source), std::move(build)};
+      .def(py::init([](double ns, double lo_ns, double hi_ns, bool in_domain, std::string source,
+                       std::optional<std::string> build) {
+             return opcast::Prediction{ns, lo_ns, hi_ns, in_domain, std::move(source), build.value_or("")};
            }),
            py::arg("ns"), py::arg("lo_ns"), py::arg("hi_ns"), py::arg("in_domain"), py::arg("source"),
-           py::arg("build") = std::string())
+           py::arg("build") = py::none())
       .def("to_dict", &prediction_dict,
            "{ns, lo_ns, hi_ns, in_domain, source, build}: json.dumps takes it as is (build None where the model "
            "records no builds).")

@@ -241,7 +241,7 @@ def register_cli(subparsers) -> None:
                        description="Adds every row of each STORE that this store lacks (same backend and vector "
                                    "id); a row it has is kept as it was.")
     p.add_argument("--db", default=DEFAULT_DB, metavar="FILE", help="the store merged into")
-    p.add_argument("stores", nargs="+", metavar="STORE")
+    p.add_argument("stores", nargs="+", metavar="STORE", help="the stores whose rows are copied (SQLite files)")
     p.set_defaults(func=_cmd_merge)
 
     p = sub.add_parser("export", help="a dataset opcast train reads, and tt-metal's result JSON")

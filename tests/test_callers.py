@@ -71,11 +71,11 @@ def test_refusals_name_the_rule_and_known_keys(tiny_models):
     t = short_tensor([1, 1, 4096, 4096], memory="L1_HEIGHT_SHARDED", core_count=8)
     with pytest.raises(opcast.QueryError, match=r"inputs\[0\]: one shard \[512, 4096\] of 4194304 bytes .* L1 bank of 1393312"):
         p.predict({"op": "ttnn.exp", "inputs": [t]})
-    with pytest.raises(opcast.QueryError, match="unknown key; expected one of op, inputs, output, attributes"):
-        p.predict({"op": "ttnn.exp", "inputs": [short_tensor([64, 64])], "build": "abc"})
+    with pytest.raises(opcast.QueryError, match="unknown key; expected one of op, inputs, output, attributes, build"):
+        p.predict({"op": "ttnn.exp", "inputs": [short_tensor([64, 64])], "built": "abc"})
     with pytest.raises(opcast.QueryError, match=r"attributes.dimm: unknown attribute; expected one of .*dim0"):
         p.predict({"op": "ttnn.exp", "inputs": [short_tensor([64, 64])], "attributes": {"dimm": 1}})
-    assert set(opcast.vocabulary.QUERY_KEYS) == {"op", "inputs", "output", "attributes"}
+    assert set(opcast.vocabulary.QUERY_KEYS) == {"op", "inputs", "output", "attributes", "build"}
     # In a batch each such row gets its own error and the others their answers.
     frame = p.predict_batch([{"op": "ttnn.exp", "inputs": [t]}, {"op": "ttnn.exp", "inputs": [short_tensor([64, 64])]},
                              json.dumps({"op": "ttnn.exp", "inputs": [t]})], errors="collect")
@@ -88,7 +88,8 @@ def test_refusals_name_the_rule_and_known_keys(tiny_models):
 def test_answers_are_data(tiny_models):
     r = opcast.Predictor(tiny_models).predict({"op": "ttnn.exp", "inputs": [short_tensor([64, 64])]})
     d = r.to_dict()
-    assert d == {"ns": r.ns, "lo_ns": r.lo_ns, "hi_ns": r.hi_ns, "in_domain": r.in_domain, "source": r.source}
+    assert d == {"ns": r.ns, "lo_ns": r.lo_ns, "hi_ns": r.hi_ns, "in_domain": r.in_domain, "source": r.source,
+                 "build": r.build}
     assert json.loads(json.dumps(d)) == d == json.loads(r.to_json())
     assert pickle.loads(pickle.dumps(r)) == r
     assert opcast.Prediction(**d) == r
@@ -117,7 +118,7 @@ def test_cli_reads_stdin_writes_stdout_in_every_format(tiny_models, monkeypatch,
     monkeypatch.setattr(sys, "stdin", io.TextIOWrapper(io.BytesIO(query.encode())))
     assert cli.main(["predict", "--models", str(tiny_models), "--json", "-"]) == 0
     answer = json.loads(capsys.readouterr().out)
-    assert answer["ns"] > 0 and set(answer) == {"ns", "lo_ns", "hi_ns", "in_domain", "source"}
+    assert answer["ns"] > 0 and set(answer) == {"ns", "lo_ns", "hi_ns", "in_domain", "source", "build"}
     lines = (query + "\n" + json.dumps({"op": "ttnn.exp", "inputs": [], "bulid": 1}) + "\n").encode()
     for fmt, check in (("json", lambda out: [json.loads(x)["error"] is None for x in out.splitlines()] == [True, False]),
                        ("csv", lambda out: out.splitlines()[0].startswith("query,predicted_ns")),
