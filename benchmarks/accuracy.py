@@ -51,14 +51,20 @@ def add_data_arguments(ap: argparse.ArgumentParser) -> None:
     ap.add_argument("--out", default="artifacts/bench")
 
 
-def records_and_out(args: argparse.Namespace) -> tuple[pd.DataFrame, Path] | None:
-    """The measurements under --data and the --out folder (created); None, having said why, without data."""
+def data_and_out(args: argparse.Namespace) -> tuple[Path, Path] | None:
+    """The --data folder and the --out folder (created); None, having said why, without data."""
     if not Path(args.data).is_dir():
         print(f"no measurement data at {args.data}: run `opcast data fetch` and pass --data", file=sys.stderr)
         return None
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
-    return importers.load(args.data), out
+    return Path(args.data), out
+
+
+def records_and_out(args: argparse.Namespace) -> tuple[pd.DataFrame, Path] | None:
+    """The measurements under --data and the --out folder (created); None, having said why, without data."""
+    found = data_and_out(args)
+    return None if found is None else (importers.load(found[0]), found[1])
 
 
 def configs_for(records: pd.DataFrame, op: str, source: str) -> pd.DataFrame:

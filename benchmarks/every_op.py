@@ -34,7 +34,7 @@ from opcast.predict_file import predict_file
 from opcast.train import fit, importers
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from accuracy import add_data_arguments  # noqa: E402
+from accuracy import add_data_arguments, data_and_out  # noqa: E402
 
 PM_IDEAL = "PM IDEAL [ns]"
 QUICK = fit.TrainConfig(members=3, max_epochs=600, patience=60)
@@ -172,12 +172,10 @@ def main() -> int:
     ap.add_argument("--parts", nargs="+", default=["profiles", "ops", "llms", "traces"],
                     choices=["profiles", "ops", "llms", "traces"])
     args = ap.parse_args()
-    data = Path(args.data)
-    if not data.is_dir():
-        print(f"no measurement data at {data}: run `opcast data fetch` and pass --data", file=sys.stderr)
+    found = data_and_out(args)
+    if found is None:
         return 2
-    out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
+    data, out = found
     cfg = QUICK if args.quick else fit.TrainConfig()
     results: dict[str, pd.DataFrame] = {}
     with tempfile.TemporaryDirectory(prefix="opcast_every_op_") as tmp:

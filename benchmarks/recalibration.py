@@ -26,7 +26,7 @@ import numpy as np
 import pandas as pd
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from accuracy import add_data_arguments  # noqa: E402
+from accuracy import add_data_arguments, data_and_out  # noqa: E402
 
 from opcast import Predictor  # noqa: E402
 from opcast.train import dataset, fit, importers, recalibrate  # noqa: E402
@@ -179,12 +179,10 @@ def main() -> int:
     ap.add_argument("--repeats", type=int, default=5, help="random draws of the k measurements")
     ap.add_argument("--cases", nargs="+", default=["dashboard", "relu"], choices=["dashboard", "relu"])
     args = ap.parse_args()
-    data = Path(args.data)
-    if not data.is_dir():
-        print(f"no measurement data at {data}: run `opcast data fetch` and pass --data", file=sys.stderr)
+    found = data_and_out(args)
+    if found is None:
         return 2
-    out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
+    data, out = found
     rows = []
     with tempfile.TemporaryDirectory(prefix="opcast_recal_bench_") as work:
         if "dashboard" in args.cases:
