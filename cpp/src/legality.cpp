@@ -91,6 +91,18 @@ void check_tensor(const TensorDesc& t, const std::string& field, bool placement_
                         " bytes); expected DRAM_INTERLEAVED for a tensor this large");
     return;
   }
+  // Capacity binds every tensor, placed by the query or derived from input 0 (as the L1-interleaved
+  // rule above does): a derived placement refused only once written out would make the canonical
+  // form of an accepted query a refused one (found by the fuzzer).
+  const bool l1 = m.buffer == BufferType::l1;
+  const std::int64_t bank = l1 ? dev.l1_bank_bytes : dev.dram_bank_bytes;
+  if (g.shard_bytes > bank)
+    refuse(field, "one shard " + shape2(g.shard_rows, g.shard_width) + " of " + num(g.shard_bytes) + " bytes (" +
+                      to_string(t.dtype) + ", " + to_string(t.layout) + ") is larger than " +
+                      (l1 ? "a core's L1 bank" : "a DRAM bank") + " of " + num(bank) + " bytes; expected more " +
+                      (l1 ? "cores" : "banks") + " or " + (l1 ? "DRAM" : "interleaving") + " for " + buffer_name(m.buffer) +
+                      " shards this large");
+  // How a shard is written is checked where the query writes it.
   if (!placement_stated) return;
   const std::string where = memory_name(m);
   if (m.layout == MemoryLayout::block_sharded && m.core_count != m.grid_x * m.grid_y)
@@ -114,14 +126,6 @@ void check_tensor(const TensorDesc& t, const std::string& field, bool placement_
                         " shards, more than the " + num(c.along_rows) + " x " + num(c.along_width) +
                         " the cores hold; expected shards that cover the tensor on its " + num(m.core_count) + " cores");
   }
-  const bool l1 = m.buffer == BufferType::l1;
-  const std::int64_t bank = l1 ? dev.l1_bank_bytes : dev.dram_bank_bytes;
-  if (g.shard_bytes > bank)
-    refuse(field, "one shard " + shape2(g.shard_rows, g.shard_width) + " of " + num(g.shard_bytes) + " bytes (" +
-                      to_string(t.dtype) + ", " + to_string(t.layout) + ") is larger than " +
-                      (l1 ? "a core's L1 bank" : "a DRAM bank") + " of " + num(bank) + " bytes; expected more " +
-                      (l1 ? "cores" : "banks") + " or " + (l1 ? "DRAM" : "interleaving") + " for " + buffer_name(m.buffer) +
-                      " shards this large");
 }
 
 }  // namespace

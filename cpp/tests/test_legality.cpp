@@ -200,3 +200,20 @@ TEST(Legality, AnswersOverAThousandSecondsAreRefused) {
   EXPECT_TRUE(errors[0].empty());
   EXPECT_TRUE(says(errors[1], {"more than the 1000 s"}));
 }
+
+// An answer whose interval spans more than 100x is never called in domain, alone or in a batch.
+TEST(Legality, AnswersWithIntervalsWiderThanAHundredfoldAreNotInDomain) {
+  const std::string q = R"({"op": "ttnn.exp", "inputs": [{"shape": [64,64], "dtype": "bfloat16", "layout": "TILE", "memory": "DRAM_INTERLEAVED"}]})";
+  for (const double sigma0 : {0.5, 3.0}) {  // hi/lo = e^(2 k sigma0) with k 1: 2.7x, then 403x
+    ModelDir d("wide");
+    nlohmann::json m = d.write("ttnn.exp", linear_weights(1.0, {0.0}));
+    m["interval"] = {{"k", 1.0}, {"sigma0", sigma0}};
+    d.write_manifest("ttnn.exp", m);
+    const Predictor p(d.root.string());
+    const Prediction r = p.predict(q);
+    EXPECT_EQ(r.hi_ns > 100 * r.lo_ns, sigma0 > 1) << r.lo_ns << " " << r.hi_ns;
+    EXPECT_EQ(r.in_domain, sigma0 < 1);
+    std::vector<std::string> errors;
+    EXPECT_EQ(p.predict_batch({parse_query(q)}, &errors)[0].in_domain, sigma0 < 1);
+  }
+}
