@@ -23,5 +23,9 @@ $opcast predict --models "$out/models" --json '{"op": "ttnn.matmul", "inputs": [
 $opcast predict --models "$out/models" --json '{"op": "ttnn.exp", "inputs": [{"shape": [1,1,512,1024], "dtype": "bfloat16", "layout": "TILE", "memory": "DRAM_INTERLEAVED"}]}'
 $opcast predict --models "$out/models" --json '{"op": "ttnn.add", "inputs": [{"shape": [1,1,1024,1024], "dtype": "bfloat16", "layout": "TILE", "memory": "L1_BLOCK_SHARDED", "grid": [4,4]}, {"shape": [1,1,1024,1024], "dtype": "bfloat16", "layout": "TILE", "memory": "L1_BLOCK_SHARDED", "grid": [4,4]}]}'
 
+echo "[main] TTM-R1 at batch 32: every op priced, then tuned (default vs tt-mlir-style vs opcast plan)"
+$opcast trace ttm --batch 32 --models "$out/models" --out "$out/ttm_b32_trace.json"
+$opcast tune ttm --batch 32 --models "$out/models" --out "$out/ttm_b32_plan.json"
+
 $opcast report --models "$out/models" --data "$data" --out "$out/report"
 echo "[main] done: models in $out/models, report in $out/report/report.md"

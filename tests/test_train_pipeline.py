@@ -342,3 +342,12 @@ def test_each_interval_class_is_covered_not_only_all_together():
     for key, mine in ((quiet_key, (classes == quiet_key).all(axis=1)), (noisy_key, (classes == noisy_key).all(axis=1))):
         assert by_key[key]["calibrated_on"] == "class"
         assert np.mean(residual[mine] <= half(by_key[key])[mine]) == pytest.approx(0.9, abs=0.02)
+
+
+def test_training_computes_in_domain_as_the_predictor_serves_it():
+    """An answer whose interval spans more than 100x is not in domain (the C++ predictor's rule); training's
+    own copy of the served answers must say the same, or every such folder fails its serving check."""
+    from opcast.train import fit
+
+    answers = pd.DataFrame({"lo_ns": [10.0, 10.0, 10.0], "hi_ns": [999.0, 1000.0, 1001.0], "in_domain": [True, True, True]})
+    assert fit.not_in_domain_where_wide(answers)["in_domain"].tolist() == [True, True, False]

@@ -558,6 +558,17 @@ def served_answers(d: _OpData, ensemble: _Ensemble, interval: dict, memo: progra
         answers.loc[hit, "lo_ns"] = memo_ns[hit] * lo_ratio
         answers.loc[hit, "hi_ns"] = memo_ns[hit] * hi_ratio
         answers.loc[hit, ["in_domain", "measured_program"]] = True
+    return not_in_domain_where_wide(answers)
+
+
+# The predictor never calls an answer in domain whose interval spans more than this factor
+# (kMaxInDomainSpread in cpp/src/predictor.cpp): a model that unsure does not know the region.
+MAX_IN_DOMAIN_SPREAD = 100.0
+
+
+def not_in_domain_where_wide(answers: pd.DataFrame) -> pd.DataFrame:
+    """``answers`` with ``in_domain`` false wherever hi_ns / lo_ns exceeds ``MAX_IN_DOMAIN_SPREAD``, as served."""
+    answers.loc[answers["hi_ns"] > MAX_IN_DOMAIN_SPREAD * answers["lo_ns"], "in_domain"] = False
     return answers
 
 

@@ -199,7 +199,7 @@ def kind_answers(d: fit._OpData, ensemble: fit._Ensemble, factor: np.ndarray, in
         answers.loc[hit, "lo_ns"] = ns[~np.isnan(ns)] * lo_ratio
         answers.loc[hit, "hi_ns"] = ns[~np.isnan(ns)] * hi_ratio
         answers.loc[hit, ["in_domain", "measured_program"]] = True
-    return answers
+    return fit.not_in_domain_where_wide(answers)
 
 
 # ----------------------------------------------------------------------------------------------
