@@ -211,6 +211,11 @@ std::vector<opcast::Query> to_queries_strict(py::iterable queries) {
   return to_queries(queries, false, errors, ok);
 }
 
+// The build an answer is for, as Python sees it: None where the model records no builds.
+py::object build_of(const opcast::Prediction& p) {
+  return p.build.empty() ? py::object(py::none()) : py::object(py::str(p.build));
+}
+
 py::dict prediction_columns(const opcast::Predictor& p, py::iterable queries, bool collect_errors) {
   std::vector<std::string> errors;
   std::vector<bool> ok;
@@ -269,7 +274,7 @@ py::dict prediction_columns(const opcast::Predictor& p, py::iterable queries, bo
     dom_(k) = ok[i] && preds[i].in_domain;
     error_list.append(ok[i] ? py::object(py::none()) : py::object(lossy_str(errors[i].c_str())));
     sources.append(ok[i] ? py::cast(preds[i].source) : py::none());
-    builds.append(ok[i] && !preds[i].build.empty() ? py::cast(preds[i].build) : py::none());
+    builds.append(ok[i] ? build_of(preds[i]) : py::none());
   }
   py::dict out;
   out["ns"] = ns;
@@ -290,7 +295,7 @@ py::dict prediction_dict(const opcast::Prediction& p) {
   d["hi_ns"] = p.hi_ns;
   d["in_domain"] = p.in_domain;
   d["source"] = p.source;
-  d["build"] = p.build.empty() ? py::object(py::none()) : py::object(py::str(p.build));
+  d["build"] = build_of(p);
   return d;
 }
 
@@ -433,9 +438,8 @@ PYBIND11_MODULE(_core, m) {
       .def_readonly("hi_ns", &opcast::Prediction::hi_ns)
       .def_readonly("in_domain", &opcast::Prediction::in_domain)
       .def_readonly("source", &opcast::Prediction::source)
-      .def_property_readonly("build", [](const opcast::Prediction& p) -> py::object {
-        return p.build.empty() ? py::object(py::none()) : py::object(py::str(p.build));
-      }, "the tt-metal build the answer is for; None where the model records no builds")
+      .def_property_readonly("build", &build_of,
+                             "the tt-metal build the answer is for; None where the model records no builds")
       .def("__repr__", [](const opcast::Prediction& p) {
         return "Prediction(ns=" + std::to_string(p.ns) + ", lo_ns=" + std::to_string(p.lo_ns) +
                ", hi_ns=" + std::to_string(p.hi_ns) + ", in_domain=" + (p.in_domain ? "True" : "False") +
