@@ -56,6 +56,30 @@ def test_factors_are_fitted_over_shared_configurations_against_the_newest_build(
     assert not t["table"]["island"]["identified"]
 
 
+
+def test_builds_no_configuration_ties_to_the_reference_answer_for_their_own_newest_builds():
+    # The dashboard's shape: 1024x1024 runs on early builds (the op went 20x faster among them), 32x32
+    # runs on later ones; the last early run timed the wrong size. The early configuration is moved to
+    # the level of its newest builds (not the one odd run, not the median of every early build) and says
+    # it is not tied to the reference; the table keeps the early builds unidentified at factor 0.
+    big, small = exp_query(1024), exp_query(32)
+    early = [(f"e{i:02d}", f"2025-07-{i + 1:02d}", 800_000.0 if i < 10 else 40_000.0) for i in range(16)]
+    early[-1] = ("e15", "2025-07-16", 2_300.0)  # the odd run
+    late = [(f"l{i}", f"2026-0{i + 1}-01", 2_000.0 * (1 + 0.01 * i)) for i in range(5)]
+    rows = [(EXP, big, ns, "s", b, d, "g1024") for b, d, ns in early] + \
+        [(EXP, small, ns, "s", b, d, "g32") for b, d, ns in late]
+    f = builds.fit_factors(records(rows)).set_index("build")
+    assert f.loc["l4", "reference"] and f.loc["l0", "identified"]
+    assert not f.loc[[b for b, _, _ in early], "identified"].any()
+    assert (f.loc[[b for b, _, _ in early], "log_factor"] == 0).all()
+    configs = dataset.aggregate(records(rows)).set_index("query")
+    assert configs.loc[big, "kernel_ns"] == pytest.approx(40_000, rel=0.01) and not configs.loc[big, "on_reference"]
+    assert configs.loc[small, "kernel_ns"] == pytest.approx(2_080, rel=0.01) and configs.loc[small, "on_reference"]
+    # One early build that also ran the small size ties every early build to the reference.
+    tied = dataset.aggregate(records(rows + [(EXP, small, 2_000.0, "s", "e14", "2025-07-15", "g32")]))
+    assert tied.set_index("query").loc[big, "on_reference"]
+
+
 def test_a_new_builds_factor_widens_the_interval_less_as_rows_come():
     rng = np.random.default_rng(1)
     ratios = np.log(1.3) + rng.normal(0, 0.03, 30)

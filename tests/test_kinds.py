@@ -82,3 +82,34 @@ def test_one_measured_op_writes_no_roofline_it_could_not_calibrate(tmp_path):
     summary = kinds.train_tiers({"ttnn.exp": dataset.aggregate(pd.DataFrame(rows))}, tmp_path, SMALL, verbose=False)
     assert not (tmp_path / "roofline").exists()
     assert summary.set_index("op").loc["roofline", "status"].startswith("not written")
+
+
+def test_a_kind_too_small_for_a_kind_model_answers_its_measured_ops_as_measured(tmp_path):
+    # Two reductions measured at one size each (a daily dashboard's): too few configurations for a kind
+    # model, but each measured configuration is answered as measured, in domain, from the roofline folder;
+    # other sizes get the calibrated roofline, never in domain.
+    rng = np.random.default_rng(1)
+    configs = {}
+    for op in FACTORS:  # a unary kind large enough for its kind model and the roofline's leave-one-op-out
+        rows = [{"op": op, "query": v.query_json(op, [v.Tensor((1, 1, h, 256))]), "kernel_ns": law(op, (1, 1, h, 256))
+                 * rng.normal(1, 0.01), "source": "s", "group": f"{op}|{h}"} for h in (32, 64, 128, 256, 512, 1024, 2048, 4096)
+                for _ in range(2)]
+        configs[op] = dataset.aggregate(pd.DataFrame(rows))
+    measured = {"ttnn.sum": 6015.0, "ttnn.max": 19002.0}
+    for op, ns in measured.items():
+        configs[op] = dataset.aggregate(pd.DataFrame([{"op": op, "query": v.query_json(op, [v.Tensor((1, 1, 32, 32))]),
+                                                        "kernel_ns": ns, "source": "s", "group": "g"}]))
+    summary = kinds.train_tiers(configs, tmp_path, SMALL, verbose=False).set_index("op")
+    assert summary.loc["kind-reduction", "status"].startswith("roofline only")
+    assert not (tmp_path / "kind-reduction").exists()
+    roofline = json.loads((tmp_path / "roofline" / "manifest.json").read_text())
+    assert set(roofline["measured_ops"]) == set(measured)
+    p = opcast.Predictor(tmp_path)
+    for op, ns in measured.items():
+        r = p.predict(query(op, (1, 1, 32, 32)))
+        assert r.source.startswith("measured-program:reduction@") and r.in_domain
+        assert r.ns == pytest.approx(ns, rel=1e-6) and r.lo_ns <= ns <= r.hi_ns
+        other = p.predict(query(op, (1, 1, 1024, 1024)))
+        assert other.source.startswith("calibrated-roofline:") and not other.in_domain
+    batch = p.predict_batch([query(op, (1, 1, 32, 32)) for op in measured])
+    assert batch["predicted_ns"].tolist() == pytest.approx(list(measured.values()), rel=1e-6)

@@ -8,9 +8,12 @@ build gets a factor on its answers:
 
 fitted per op by alternating least squares over the (configuration, build) medians. Only builds that
 share configurations with the reference (directly or through other builds) have a factor the data
-fixes (``identified``); the rest keep 0 and their measurements as they are, and so do builds the
-source did not record (named by the source alone, undated). The reference is the
-op's newest dated build, else (no dates) the build with the most configurations.
+fixes (``identified``); the rest keep 0 in the table, and their measurements are moved to the newest
+build they do share configurations with (``component_factor``): the dashboard's 1024x1024 runs of
+July-August 2025 share none with its 32x32 runs, yet among themselves moved up to 300x (atan2, fmod),
+and their median over 94 builds answered for none of them. Builds the source did not record (named
+by the source alone, undated) keep their measurements as they are. The reference is the op's newest
+dated build, else (no dates) the build with the most configurations.
 
 * ``fit_factors(records)``: one row per (op, build) (``FACTOR_COLUMNS``).
 * ``normalised(records, factors)``: every record's time on its op's reference build.
@@ -27,8 +30,12 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-FACTOR_COLUMNS = ["op", "build", "date", "rows", "configurations", "log_factor", "se", "reference", "identified"]
+FACTOR_COLUMNS = ["op", "build", "date", "rows", "configurations", "log_factor", "se", "reference", "identified",
+                  "component_factor"]
 ITERATIONS = 100
+# A component of builds the reference shares no configuration with is moved to the level of this many
+# of its newest builds.
+COMPONENT_LEVEL_BUILDS = 5
 # The spread of one build's factor over the ops of a kind, where a kind has fewer than two ops to tell:
 # dashboard builds move single ops by 5-15% (relu 1.80 -> 1.90 us, gelu 3.96 -> 4.62 us).
 DEFAULT_BETWEEN_OPS_SD = 0.1
@@ -75,8 +82,10 @@ def _components(cells: pd.DataFrame) -> np.ndarray:
 def fit_factors(records: pd.DataFrame) -> pd.DataFrame:
     """One row per (op, build): its newest ``date`` (None undated), ``rows``, ``configurations``,
     ``log_factor`` (ln of its times against the op's reference build), its standard error ``se``,
-    ``reference`` (the op's reference build) and ``identified`` (its factor is fixed by
-    configurations shared with the reference)."""
+    ``reference`` (the op's reference build), ``identified`` (its factor is fixed by
+    configurations shared with the reference) and ``component_factor`` (ln of its times against the
+    newest builds it shares configurations with, directly or through others: ``log_factor`` where
+    identified; NaN for a build the source did not record)."""
     if records.empty:
         return pd.DataFrame(columns=FACTOR_COLUMNS)
     records = records.assign(build=records["build"].fillna(records["source"]).astype(str), _date=_dated(records))
@@ -98,7 +107,8 @@ def fit_factors(records: pd.DataFrame) -> pd.DataFrame:
     cells = cells[cells["op"].isin(set(cells.loc[cells["build"].to_numpy() == cells["op"].map(reference).to_numpy(),
                                                  "op"]))]
     if cells.empty:
-        out = info.assign(log_factor=0.0, se=np.where(info["reference"], 0.0, np.nan), identified=info["reference"])
+        out = info.assign(log_factor=0.0, se=np.where(info["reference"], 0.0, np.nan), identified=info["reference"],
+                          component_factor=np.nan)
         out["date"] = out["date"].dt.strftime("%Y-%m-%d").where(out["date"].notna(), None)
         return out[FACTOR_COLUMNS]
     cells["c"] = cells.groupby(["op", "query"], sort=False).ngroup()
@@ -106,14 +116,20 @@ def fit_factors(records: pd.DataFrame) -> pd.DataFrame:
     is_ref = cells["build"].to_numpy() == cells["op"].map(reference).to_numpy()
     ref_b = cells.loc[is_ref, ["op", "b"]].drop_duplicates("op").set_index("op")["b"]
     component = _components(cells)
-    root_of_b = np.zeros(int(cells["b"].max()) + 1, dtype=int)
-    root_of_b[cells["b"].to_numpy()] = component
-    cells = cells[component == root_of_b[ref_b.reindex(cells["op"]).to_numpy()]].reset_index(drop=True)
     c, b, y = cells["c"].to_numpy(), cells["b"].to_numpy(), cells["y"].to_numpy()
     nc, nb = int(c.max()) + 1, int(b.max()) + 1
     per_c, per_b = np.bincount(c, minlength=nc), np.bincount(b, minlength=nb)
-    ref_of_b = np.zeros(nb, dtype=int)
-    ref_of_b[b] = ref_b.reindex(cells["op"]).to_numpy()
+    root_of_b = np.zeros(nb, dtype=int)
+    root_of_b[b] = component
+    # Each component's own reference: the op's where it holds it, else its newest build (as ranked above).
+    rank = pd.Series(np.arange(len(ranked)), index=pd.MultiIndex.from_frame(ranked[["op", "build"]]))
+    b_rank = np.zeros(nb)
+    b_rank[b] = rank.reindex(pd.MultiIndex.from_frame(cells[["op", "build"]])).to_numpy()
+    b_rank[ref_b.to_numpy()] = np.inf
+    newest = pd.Series(b_rank).groupby(root_of_b).idxmax()
+    ref_of_b = newest.reindex(root_of_b).to_numpy()
+    on_reference = np.zeros(nb, dtype=bool)
+    on_reference[b] = root_of_b[b] == root_of_b[ref_b.reindex(cells["op"]).to_numpy()]
     f = np.zeros(nb)
     for _ in range(ITERATIONS):
         a = np.bincount(c, y - f[b], nc) / np.maximum(per_c, 1)
@@ -123,15 +139,27 @@ def fit_factors(records: pd.DataFrame) -> pd.DataFrame:
         f = new
         if done:
             break
+    # A component the reference is not in answers for its newest builds: the median of their factors,
+    # not one build's (the dashboard's last 1024x1024 run of August 2025 timed a 32x32 tile).
+    for root in np.unique(root_of_b[b][~on_reference[b]]):
+        members = np.flatnonzero((root_of_b == root) & (per_b > 0))
+        newest = members[np.argsort(b_rank[members])[-COMPONENT_LEVEL_BUILDS:]]
+        level = float(np.median(f[newest]))
+        f[members] -= level
+        a[np.unique(c[np.isin(b, members)])] += level
     residual = y - a[c] - f[b]
-    # Per op: the residual scatter, over the degrees of freedom its configurations and builds leave.
-    per_op = cells.assign(r2=residual**2).groupby("op").agg(ss=("r2", "sum"), cells=("y", "size"),
-                                                            configs=("c", "nunique"), builds=("b", "nunique"))
-    dof = per_op["cells"] - per_op["configs"] - per_op["builds"] + 1
+    # Per op: the residual scatter, over the degrees of freedom its configurations, builds and
+    # components leave.
+    per_op = cells.assign(r2=residual**2, component=root_of_b[b]).groupby("op").agg(
+        ss=("r2", "sum"), cells=("y", "size"), configs=("c", "nunique"), builds=("b", "nunique"),
+        components=("component", "nunique"))
+    dof = per_op["cells"] - per_op["configs"] - per_op["builds"] + per_op["components"]
     sd = np.sqrt(per_op["ss"] / dof.clip(lower=1)).where(dof > 0, DEFAULT_ROW_SD)
     se = cells["op"].map(sd).to_numpy() / np.sqrt(per_b[b])
     se[b == ref_of_b[b]] = 0.0
-    fitted = pd.DataFrame({"op": cells["op"], "build": cells["build"], "log_factor": f[b], "se": se})
+    ident = on_reference[b]
+    fitted = pd.DataFrame({"op": cells["op"], "build": cells["build"], "component_factor": f[b],
+                           "log_factor": np.where(ident, f[b], np.nan), "se": np.where(ident, se, np.nan)})
     fitted = fitted.drop_duplicates(["op", "build"])
     out = info.merge(fitted, on=["op", "build"], how="left")
     out["identified"] = out["log_factor"].notna() | out["reference"]
@@ -142,14 +170,28 @@ def fit_factors(records: pd.DataFrame) -> pd.DataFrame:
 
 
 def normalised(records: pd.DataFrame, factors: pd.DataFrame) -> pd.DataFrame:
-    """The records with each time moved to its op's reference build (``kernel_ns`` / its build's factor)."""
+    """The records with each time moved to its op's reference build (``kernel_ns`` / its build's factor),
+    or where no shared configuration ties its build to the reference, to the newest builds one ties it
+    to (``component_factor``); ``on_reference`` is false for those (true for builds no factor was
+    fitted for: a source that recorded no build keeps its times as they are)."""
     if records.empty or factors.empty:
         return records
     key = pd.MultiIndex.from_frame(factors[["op", "build"]])
-    factor = pd.Series(factors["log_factor"].to_numpy(), index=key)
     build = records["build"].fillna(records["source"]).astype(str)
-    f = factor.reindex(pd.MultiIndex.from_arrays([records["op"], build])).fillna(0.0).to_numpy()
-    return records.assign(kernel_ns=records["kernel_ns"].to_numpy(dtype=float) * np.exp(-f))
+    at = pd.MultiIndex.from_arrays([records["op"], build])
+    f = pd.Series(factors["component_factor"].to_numpy(dtype=float), index=key).reindex(at).to_numpy()
+    tied = pd.Series(factors["identified"].to_numpy(dtype=bool), index=key).reindex(at).fillna(False).to_numpy(dtype=bool)
+    return records.assign(kernel_ns=records["kernel_ns"].to_numpy(dtype=float) * np.exp(-np.nan_to_num(f)),
+                          on_reference=tied | np.isnan(f))
+
+
+def op_drift_sd(factors: pd.DataFrame) -> dict[str, float]:
+    """Per op, how far its builds have moved it (the root mean square of its identified factors, ln
+    units; DEFAULT_PRIOR_SD where none is known): the doubt a measurement carries whose build no
+    shared configuration ties to the reference."""
+    moved = factors[factors["identified"] & ~factors["reference"]]
+    sd = moved.groupby("op")["log_factor"].agg(lambda f: float(np.sqrt(np.mean(np.square(f)))))
+    return {op: float(sd.get(op, DEFAULT_PRIOR_SD)) for op in factors["op"].unique()}
 
 
 def _z(coverage: float) -> float:

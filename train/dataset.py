@@ -38,7 +38,8 @@ SUPERSEDED_SOURCES = {
 }
 
 # Columns that vary between the repeats of one configuration and are not carried into the aggregate.
-_PER_MEASUREMENT = {"kernel_ns", "file", "row", "config_key", "source", "build", "build_date", "op_to_op_ns"}
+_PER_MEASUREMENT = {"kernel_ns", "file", "row", "config_key", "source", "build", "build_date", "op_to_op_ns",
+                    "on_reference"}
 
 
 def _check_records(records: pd.DataFrame) -> None:
@@ -70,7 +71,9 @@ def aggregate(records: pd.DataFrame, *, factor: float = DEFAULT_FACTOR, keep_sus
     over which ttnn.sinh on one tile went from 16.7 to 3.3 us) has one time per build: each record
     is first moved to its op's reference build (its newest) by its build's factor,
     ``build_factors`` (``builds.fit_factors`` of the records kept, where not given), so that every
-    build's measurements count and the median answers for one build.
+    build's measurements count and the median answers for one build. A configuration measured only
+    on builds no shared configuration ties to the reference is moved to the newest of those, and
+    says so: ``on_reference`` false.
     """
     _check_records(records)
     if factor < 1.0:
@@ -91,6 +94,8 @@ def aggregate(records: pd.DataFrame, *, factor: float = DEFAULT_FACTOR, keep_sus
     out["suspect"] = ~(out["spread"] <= factor)  # NaN spread (non-positive min) counts as suspect
     if "source" in df.columns:
         out["sources"] = g["source"].agg(lambda s: ";".join(sorted({str(v) for v in s.dropna()})))
+    if "on_reference" in df.columns:
+        out["on_reference"] = g["on_reference"].any()
     extra = [c for c in df.columns if c not in KEY and c not in _PER_MEASUREMENT]
     if extra:
         out = out.join(g[extra].first())

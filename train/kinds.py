@@ -10,7 +10,8 @@
 * **The calibrated roofline** (``roofline/``): the catalogue's roofline with its constants fitted per
   kind on every measured op of the kind, each op counting once however many configurations it has; a
   kind nothing was measured for takes the fit over every kind. Its interval is calibrated on leave
-  one op out: each op predicted by the fit of the others.
+  one op out: each op predicted by the fit of the others. The sparsely measured ops of a kind too
+  small for a kind model (the dashboard's seven reductions) are answered as measured from it.
 
 ``train_tiers(configs_by_op, out_dir, cfg)`` writes both from the aggregated configurations of every
 measured op (``dataset.aggregate``); ``opcast train`` calls it after the op models.
@@ -20,6 +21,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import math
 import sys
 import tempfile
 import time
@@ -112,7 +114,8 @@ def leave_one_out_factors(k: KindData, log_residual: np.ndarray) -> np.ndarray:
     return out
 
 
-def fit_kind(k: KindData, out_dir: Path, cfg: fit.TrainConfig, verbose: bool, build_table: dict | None = None) -> dict:
+def fit_kind(k: KindData, out_dir: Path, cfg: fit.TrainConfig, verbose: bool, build_table: dict | None = None,
+             drift_sd: dict[str, float] | None = None) -> dict:
     """Trains, calibrates and writes one kind model; returns its manifest."""
     d = k.data
     cfg = cfg.replace(target=KIND_TARGET, members=max(2, int(len(np.unique(d.fold)))))
@@ -130,7 +133,7 @@ def fit_kind(k: KindData, out_dir: Path, cfg: fit.TrainConfig, verbose: bool, bu
         interval = fit.calibrate_interval(np.abs(log_ns - unseen_log - loo), ensemble.spread, cfg.coverage,
                                           fit.interval_classes(d))
         factor = np.array([factors[op] for op in k.op])
-        memos = op_memos(k, cfg)
+        memos = op_memos(k, cfg, drift_sd)
         answers = kind_answers(d, ensemble, factor, interval, memos, k.op)
         metrics = {
             "measured_ops": fit.accuracy(d.ns, answers["predicted_ns"].to_numpy(), answers["lo_ns"].to_numpy(),
@@ -157,24 +160,37 @@ def fit_kind(k: KindData, out_dir: Path, cfg: fit.TrainConfig, verbose: bool, bu
     return manifest
 
 
-def op_memos(k: KindData, cfg: fit.TrainConfig) -> dict[str, program_memo.ProgramMemo]:
+def op_memos(k: KindData, cfg: fit.TrainConfig, drift_sd: dict[str, float] | None = None
+             ) -> dict[str, program_memo.ProgramMemo]:
     """The measurements of every op measured on fewer configurations than an op model needs (the
     dashboard's ops: two sizes each), keyed by every feature: a kind model answers such a
     configuration as it was measured (on the reference build), not from a smooth fit through a few
     points. The interval: how far the configurations' repeats (every build's, moved to the
-    reference) lie from their median, at the coverage."""
+    reference) lie from their median, at the coverage; a configuration measured only on builds no
+    shared configuration ties to the reference (``on_reference`` false) adds how far builds have
+    moved the op (``drift_sd``, ``builds.op_drift_sd``)."""
     names = list(_core.feature_names())
-    spread = k.data.configs["spread"].fillna(1.0).to_numpy(dtype=float) if "spread" in k.data.configs else None
+    configs = k.data.configs
+    spread = configs["spread"].fillna(1.0).to_numpy(dtype=float) if "spread" in configs else None
+    untied = ~configs["on_reference"].fillna(True).to_numpy(dtype=bool) if "on_reference" in configs \
+        else np.zeros(len(configs), dtype=bool)
+    z = builds._z(cfg.coverage)
     out = {}
     for op in k.ops:
         mine = k.op == op
         if mine.sum() >= cfg.min_configurations:
             continue
-        keys = pd.DataFrame(np.round(k.data.x[mine], program_memo.KEY_DECIMALS), columns=names)
-        table = keys.assign(ns=k.data.ns[mine]).groupby(names, sort=True)["ns"].agg(ns="median", configurations="size")
         half = np.log(spread[mine]) / 2 if spread is not None else np.zeros(int(mine.sum()))
         h = max(float(np.quantile(half, cfg.coverage)), MIN_MEMO_HALF_WIDTH)
-        out[op] = program_memo.ProgramMemo(names, table.reset_index(), (float(np.exp(-h)), float(np.exp(h))))
+        keys = pd.DataFrame(np.round(k.data.x[mine], program_memo.KEY_DECIMALS), columns=names)
+        table = keys.assign(ns=k.data.ns[mine], untied=untied[mine]).groupby(names, sort=True).agg(
+            ns=("ns", "median"), configurations=("ns", "size"), untied=("untied", "all")).reset_index()
+        wide = math.hypot(h, z * (drift_sd or {}).get(op, builds.DEFAULT_PRIOR_SD))
+        untied_rows = table.pop("untied").to_numpy(dtype=bool)
+        if untied_rows.any():
+            table["lo_ratio"] = np.where(untied_rows, math.exp(-wide), np.nan)
+            table["hi_ratio"] = np.where(untied_rows, math.exp(wide), np.nan)
+        out[op] = program_memo.ProgramMemo(names, table, (float(np.exp(-h)), float(np.exp(h))))
     return out
 
 
@@ -192,12 +208,12 @@ def kind_answers(d: fit._OpData, ensemble: fit._Ensemble, factor: np.ndarray, in
     answers = fit.served_answers(d, shifted, interval, None)
     for name, memo in (memos or {}).items():
         rows = np.flatnonzero(op == name)
-        ns = memo.lookup(d.x[rows])
-        hit = rows[~np.isnan(ns)]
-        lo_ratio, hi_ratio = memo.interval_ratio
-        answers.loc[hit, "predicted_ns"] = ns[~np.isnan(ns)]
-        answers.loc[hit, "lo_ns"] = ns[~np.isnan(ns)] * lo_ratio
-        answers.loc[hit, "hi_ns"] = ns[~np.isnan(ns)] * hi_ratio
+        ns, lo, hi = memo.answers(d.x[rows])
+        found = ~np.isnan(ns)
+        hit = rows[found]
+        answers.loc[hit, "predicted_ns"] = ns[found]
+        answers.loc[hit, "lo_ns"] = lo[found]
+        answers.loc[hit, "hi_ns"] = hi[found]
         answers.loc[hit, ["in_domain", "measured_program"]] = True
     return fit.not_in_domain_where_wide(answers)
 
@@ -253,9 +269,11 @@ def dispatch_gap(records: pd.DataFrame) -> dict | None:
 
 
 def write_roofline(kinds: dict[str, KindData], out_dir: Path, cfg: fit.TrainConfig,
-                   dispatch: dict | None = None, build_table: dict | None = None) -> dict | None:
-    """The calibrated-roofline folder: a fit per kind with two or more measured ops, and over every kind;
-    None (no folder) where a single op was measured: no interval can be calibrated on ops held out."""
+                   dispatch: dict | None = None, build_table: dict | None = None,
+                   memos: dict[str, program_memo.ProgramMemo] | None = None) -> dict | None:
+    """The calibrated-roofline folder: a fit per kind with two or more measured ops, and over every kind,
+    and the ``memos`` (``op_memos``) of the ops of kinds with no kind model, answered as measured; None
+    (no folder) where a single op was measured: no interval can be calibrated on ops held out."""
     everything = roofline_fit(np.concatenate([k.data.terms for k in kinds.values()]),
                               np.concatenate([k.data.ns for k in kinds.values()]),
                               np.concatenate([k.op for k in kinds.values()]), cfg.coverage)
@@ -270,6 +288,8 @@ def write_roofline(kinds: dict[str, KindData], out_dir: Path, cfg: fit.TrainConf
         "dataset": {"hash": dataset.dataset_hash(configs), "configurations": int(len(configs))},
         "kinds": {kind: f for kind, f in per_kind.items() if f is not None},
         "all_kinds": everything,
+        "measured_ops": {op: {"memo": json.loads(memo.to_json()), "catalogue_entry": json.loads(_core.catalogue_entry(op))}
+                         for op, memo in sorted((memos or {}).items())},
         # What a plan pays per op beyond its kernel (the tuner reads it).
         "dispatch": dispatch,
         "files": {},
@@ -280,7 +300,22 @@ def write_roofline(kinds: dict[str, KindData], out_dir: Path, cfg: fit.TrainConf
     folder = out_dir / ROOFLINE_FOLDER
     folder.mkdir(parents=True, exist_ok=True)
     fit.write_manifest(folder, manifest)
+    check_measured_ops(folder, kinds, memos or {})
     return manifest
+
+
+def check_measured_ops(folder: Path, kinds: dict[str, KindData], memos: dict[str, program_memo.ProgramMemo]) -> None:
+    """The roofline folder answers every configuration of its measured ops as measured (the C++
+    predictor keys them as training did)."""
+    for k in kinds.values():
+        for op in set(k.ops) & set(memos):
+            rows = np.flatnonzero(k.op == op)
+            served = fit.serve(folder, k.data.configs["query"].iloc[rows].tolist())
+            expected = memos[op].lookup(k.data.x[rows])
+            if not (served["source"].str.startswith("measured-program:").all()
+                    and np.allclose(served["predicted_ns"].to_numpy(dtype=float), expected, rtol=fit.SERVED_TOLERANCE)):
+                raise RuntimeError(f"{folder}: the predictor does not answer {op}'s measured configurations as measured; "
+                                   "the trainer and the opcast module must come from one build")
 
 
 def train_tiers(configs_by_op: dict[str, pd.DataFrame], out_dir: Path, cfg: fit.TrainConfig,
@@ -293,19 +328,24 @@ def train_tiers(configs_by_op: dict[str, pd.DataFrame], out_dir: Path, cfg: fit.
         return None if factors is None else builds.table(factors[factors["op"].isin(list(ops))], cfg.coverage)
 
     rows = []
+    drift_sd = None if factors is None else builds.op_drift_sd(factors)
     kinds = {kind: kind_data(kind, ops, cfg) for kind, ops in kinds_of(configs_by_op).items()}
+    roofline_memos: dict[str, program_memo.ProgramMemo] = {}  # kinds with no kind model: the roofline keeps them
     for kind, k in sorted(kinds.items()):
         row = {"op": KIND_FOLDER.format(kind=kind), "configurations": len(k.op), "groups": len(k.ops)}
         if len(k.ops) < MIN_KIND_OPS or len(k.op) < MIN_KIND_CONFIGURATIONS:
+            memos = op_memos(k, cfg, drift_sd)
+            roofline_memos.update(memos)
             rows.append({**row, "status": f"roofline only: fewer than {MIN_KIND_OPS} measured ops or "
-                                          f"{MIN_KIND_CONFIGURATIONS} configurations"})
+                                          f"{MIN_KIND_CONFIGURATIONS} configurations; {len(memos)} sparsely measured "
+                                          "ops answered as measured"})
             continue
         if verbose:
             print(f"[{kind}] kind model on {len(k.op)} configurations of {len(k.ops)} ops", file=sys.stderr, flush=True)
-        m = fit_kind(k, out_dir, cfg, verbose, build_table(k.ops))
+        m = fit_kind(k, out_dir, cfg, verbose, build_table(k.ops), drift_sd)
         rows.append({**row, "status": "trained", "out_of_fold_within_10pct": m["metrics"]["unseen_op"]["within_10pct"],
                      "seconds": m["training"]["seconds"]})
-    manifest = write_roofline(kinds, out_dir, cfg, dispatch, build_table(configs_by_op)) if kinds else None
+    manifest = write_roofline(kinds, out_dir, cfg, dispatch, build_table(configs_by_op), roofline_memos) if kinds else None
     if manifest is None:
         rows.append({"op": ROOFLINE_FOLDER, "configurations": sum(len(k.op) for k in kinds.values()), "groups": 1,
                      "status": "not written: one measured op, none to hold out for its interval"})

@@ -35,19 +35,34 @@ MIN_OUT_OF_FOLD_ROWS = 5
 @dataclasses.dataclass
 class ProgramMemo:
     features: list[str]
-    table: pd.DataFrame  # one row per program: the key features, ns (median), configurations
+    # One row per program: the key features, ns (median), configurations; optionally lo_ratio and
+    # hi_ratio, an entry's own interval where it is less sure than the memo's (NaN: the memo's).
+    table: pd.DataFrame
     interval_ratio: tuple[float, float]  # measured / memo of a new configuration with a measured program
 
     def lookup(self, x: np.ndarray) -> np.ndarray:
         """Memo ns for each row of the feature matrix ``x``; NaN where its program was not measured."""
+        return self.answers(x)[0]
+
+    def answers(self, x: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """(ns, lo_ns, hi_ns) for each row of ``x``, as the C++ predictor serves them; NaN where its
+        program was not measured."""
         keys = pd.DataFrame(_key_values(x, self.features), columns=self.features)
-        return keys.merge(self.table, on=self.features, how="left")["ns"].to_numpy(dtype=float)
+        hit = keys.merge(self.table, on=self.features, how="left")
+        ns = hit["ns"].to_numpy(dtype=float)
+        lo, hi = (hit[c].to_numpy(dtype=float) if c in hit else np.full(len(ns), np.nan) for c in ("lo_ratio", "hi_ratio"))
+        lo, hi = np.where(np.isnan(lo), self.interval_ratio[0], lo), np.where(np.isnan(hi), self.interval_ratio[1], hi)
+        return ns, ns * lo, ns * hi
 
     def to_json(self) -> str:
         """The text of ``FILE_NAME`` in a model folder, as the C++ predictor reads it."""
-        keys = self.table[self.features].to_numpy(dtype=float).tolist()
-        entries = [{"key": key, "ns": ns, "configurations": n} for key, ns, n in
-                   zip(keys, self.table["ns"].to_numpy(dtype=float).tolist(), self.table["configurations"].tolist())]
+        entries = []
+        for row in self.table.to_dict("records"):
+            entry = {"key": [float(row[f]) for f in self.features], "ns": float(row["ns"]),
+                     "configurations": int(row["configurations"])}
+            if not np.isnan(row.get("lo_ratio", np.nan)):
+                entry["interval_ratio"] = [float(row["lo_ratio"]), float(row["hi_ratio"])]
+            entries.append(entry)
         return json.dumps({"features": self.features, "interval_ratio": list(self.interval_ratio),
                            "entries": entries}) + "\n"
 

@@ -179,6 +179,19 @@ Calibration read_calibration(const json& j, const std::string& where) {
   return c;
 }
 
+// A configuration whose very program was measured: the measurement, in domain, moved to the
+// query's build.
+Prediction measured_answer(const MemoAnswer& hit, const std::string& source, const BuildTable& builds, const Query& q) {
+  Prediction p;
+  p.ns = hit.ns;
+  p.lo_ns = hit.lo_ns;
+  p.hi_ns = hit.hi_ns;
+  p.in_domain = true;
+  p.source = source;
+  move_to_build(p, build_of(builds, q));
+  return p;
+}
+
 }  // namespace
 
 // One trained ensemble: an op model (scope "op": one op, maybe a program memo) or a kind model (scope
@@ -288,14 +301,7 @@ class EnsembleModel {
     const auto op_memo = op_memos_.find(q.op->name);
     const auto hit = op_memo != op_memos_.end() ? op_memo->second.find(f) : memo_.find(f);
     if (!hit) return std::nullopt;
-    Prediction p;
-    p.ns = hit->ns;
-    p.lo_ns = hit->lo_ns;
-    p.hi_ns = hit->hi_ns;
-    p.in_domain = true;  // this very program was measured
-    p.source = memo_source_;
-    move_to_build(p, build_of(builds_, q));
-    return p;
+    return measured_answer(*hit, memo_source_, builds_, q);
   }
 
   Prediction answer(const Query& q, const FeatureVector& f, const Roofline& r, const EnsembleOutput& out) const {
@@ -409,11 +415,29 @@ class RooflineModel {
     for (const auto& [kind, fit] : m.field("kinds").items()) kinds_.emplace(find_kind(kind, where), read(fit, kind));
     fallback_ = read(m.field("all_kinds"), "all_kinds");
     info_.source = fallback_.source;
+    // The measured ops of kinds with too few configurations for a kind model (a dashboard's seven
+    // reductions): answered as they were measured, like a kind model's sparsely measured ops.
+    if (m.has("measured_ops"))
+      for (const auto& [op, entry] : m.field("measured_ops").items()) {
+        const std::string at = where + ": measured_ops." + op;
+        const OpInfo& info = checked_op(op, entry.at("catalogue_entry"), at);
+        op_memos_.emplace(info.name, ProgramMemo::from_json(entry.at("memo").dump(), at + ".memo"));
+        memo_sources_.emplace(info.name, std::string("measured-program:") + to_string(info.kind) + tag);
+      }
     builds_ = read_builds(m);
   }
 
   const ModelInfo& info() const { return info_; }
   const BuildTable& builds() const { return builds_; }
+
+  // The measurement of a configuration of a measured op, where this very program was measured.
+  std::optional<Prediction> measured(const Query& q, const FeatureVector& f) const {
+    const auto memo = op_memos_.find(q.op->name);
+    if (memo == op_memos_.end()) return std::nullopt;
+    const auto hit = memo->second.find(f);
+    if (!hit) return std::nullopt;
+    return measured_answer(*hit, memo_sources_.find(q.op->name)->second, builds_, q);
+  }
 
   Prediction answer(const Query& q, const Roofline& r) const {
     const auto it = kinds_.find(q.op->kind);
@@ -442,6 +466,8 @@ class RooflineModel {
   ModelInfo info_;
   std::map<OpKind, Fit> kinds_;
   Fit fallback_;
+  std::map<std::string, ProgramMemo, std::less<>> op_memos_;  // measured op -> its measurements
+  std::map<std::string, std::string, std::less<>> memo_sources_;  // measured op -> "measured-program:<kind>@..."
   BuildTable builds_;
 };
 
@@ -577,7 +603,10 @@ Prediction Predictor::predict(const Query& q) const {
   const EnsembleModel* m = ensemble_for(q);
   Roofline r;
   const FeatureVector f = features(q, r, spec_);
-  if (!m) return plausible(roofline_->answer(q, r));
+  if (!m) {
+    if (auto p = roofline_->measured(q, f)) return plausible(*std::move(p));
+    return plausible(roofline_->answer(q, r));
+  }
   if (auto p = m->measured(q, f)) return plausible(*std::move(p));
   return plausible(more_certain(m->answer(q, f, r, m->ensemble().predict(m->ensemble_input(f).data())), *m, q, r));
 }
@@ -643,7 +672,8 @@ std::vector<Prediction> Predictor::predict_batch(const std::vector<Query>& queri
       const FeatureVector f = features(queries[row], r, spec_);
       if (!model) {
         try {
-          out[row] = plausible(roofline_->answer(queries[row], r));
+          auto p = roofline_->measured(queries[row], f);
+          out[row] = plausible(p ? *std::move(p) : roofline_->answer(queries[row], r));
         } catch (const QueryError& e) {
           row_failed(row, e);
         }

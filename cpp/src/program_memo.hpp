@@ -25,8 +25,11 @@ class ProgramMemo {
   std::optional<MemoAnswer> find(const FeatureVector& f) const;
 
  private:
+  struct Entry {
+    double ns, lo_ratio, hi_ratio;
+  };
   FeatureKey key_;
-  std::map<FeatureKey::Key, double> entries_;
+  std::map<FeatureKey::Key, Entry> entries_;
   double lo_ratio_ = 1, hi_ratio_ = 1;
 };
 

@@ -395,6 +395,23 @@ TEST(Predictor, ProgramMemoAnswersMeasuredProgramsAndOnlyThose) {
   const Prediction other = p.predict(matmul_query(3200, 9));  // 12 rows per core: not measured
   EXPECT_NEAR(other.ns, 9000.0, 1e-2);  // weights are served as float
   EXPECT_EQ(other.source, "mlp-ensemble:ttnn.matmul@0123456789ab");
+  {
+    // An entry less sure than the rest (measured only on builds not tied to the reference) carries its
+    // own interval; the others keep the memo's.
+    nlohmann::json own = memo;
+    own["entries"].push_back({{"key", memo_key(matmul_query(3200, 9))}, {"ns", 20000.0}, {"configurations", 1},
+                              {"interval_ratio", {0.5, 2.0}}});
+    install(own);
+    const Predictor q(d.root.string());
+    const Prediction wide = q.predict(matmul_query(3200, 9));
+    EXPECT_DOUBLE_EQ(wide.lo_ns, 10000.0);
+    EXPECT_DOUBLE_EQ(wide.hi_ns, 40000.0);
+    EXPECT_DOUBLE_EQ(q.predict(matmul_query(3200, 10)).hi_ns, 12345.0 * 1.2);
+    own["entries"][1]["interval_ratio"] = {1.1, 2.0};  // excludes its own value
+    install(own);
+    EXPECT_THROW(Predictor(d.root.string()), ModelError);
+    install(memo);
+  }
   const auto batch = p.predict_batch({parse_query(matmul_query(640, 2)), parse_query(matmul_query(3200, 9))});
   EXPECT_DOUBLE_EQ(batch[0].ns, 12345.0);
   EXPECT_NEAR(batch[1].ns, 9000.0, 1e-2);
