@@ -84,9 +84,16 @@ def test_a_new_builds_factor_widens_the_interval_less_as_rows_come():
     rng = np.random.default_rng(1)
     ratios = np.log(1.3) + rng.normal(0, 0.03, 30)
     one = builds.recalibrated(ratios[:1], 0.03, 0.5, 0.05, 0.9)
+    three = builds.recalibrated(ratios[:3], 0.03, 0.5, 0.05, 0.9)
     ten = builds.recalibrated(ratios[:10], 0.03, 0.5, 0.05, 0.9)
-    assert one[2] > ten[2] > 1.645 * 0.05 * 0.99
+    assert one[2] > three[2] > 1.645 * 0.05 * 0.99  # too few rows to speak for themselves: the ops' spread
     assert ten[0] == pytest.approx(np.log(1.3), abs=0.03)
+    # Ten rows that agree narrow it to their own largest distance from the factor (the 10th of 10 at 90%).
+    assert ten[2] == pytest.approx(np.max(np.abs(ratios[:10] - ten[0])))
+    assert ten[2] < three[2]
+    # Rows that disagree never widen it past the ops' spread.
+    scattered = builds.recalibrated(np.log(1.3) + rng.normal(0, 1.0, 10), 0.03, 0.5, 0.05, 0.9)
+    assert scattered[2] == pytest.approx(builds._z(0.9) * np.hypot(scattered[1], 0.05))
     # Where the model is unsure of a configuration, its measurement says little of the build.
     unsure = builds.recalibrated(ratios[:1], 1.0, 0.05, 0.05, 0.9)
     assert abs(unsure[0]) < 0.01 * abs(one[0]) * 10 and abs(unsure[0]) < abs(one[0]) / 100
