@@ -5,7 +5,7 @@
    random, --repeats draws) and score the answers on the rest of that build: within ±10%, median error,
    interval coverage. Beside it, the ceiling of any one-factor recalibration: each configuration's
    time on the reference build (the newest before the cutoff), as measured, times the best single
-   factor for the later build.
+   factor for the later build; and of one factor per op kind.
 2. relu's sweep sources (each its own build): leave one source out, train on the rest, recalibrate
    with k configurations of it, score the rest of it.
 3. k chosen by `opcast recalibrate --suggest` against k at random, same budget (dashboard builds).
@@ -28,7 +28,7 @@ import pandas as pd
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from accuracy import add_data_arguments, data_and_out  # noqa: E402
 
-from opcast import Predictor  # noqa: E402
+from opcast import Predictor, catalogue  # noqa: E402
 from opcast.train import dataset, fit, importers, recalibrate  # noqa: E402
 
 KS = (0, 1, 3, 10, 30)
@@ -83,6 +83,7 @@ def dashboard(records: pd.DataFrame, cutoff: str, n_builds: int, repeats: int, w
     models = work / "dashboard_models"
     fit.train_records(before, models, config=fit.TrainConfig(test_fraction=0.0), verbose=False)
     reference_configs = dataset.aggregate(before)  # every configuration's time on the reference build
+    kinds = catalogue.op_entries()
     later = after.groupby("build")["_date"].max().sort_values()
     # The first build after the cutoff, and later ones spread over the rest of the period.
     picks = later.iloc[np.unique(np.linspace(0, len(later) - 1, n_builds).round().astype(int))]
@@ -92,11 +93,14 @@ def dashboard(records: pd.DataFrame, cutoff: str, n_builds: int, repeats: int, w
         ref = configs.merge(reference_configs[["op", "query", "kernel_ns"]], on=["op", "query"], suffixes=("", "_ref"))
         ratio = np.log(ref["kernel_ns"] / ref["kernel_ns_ref"])
         ceiling = float(np.mean(np.abs(np.expm1(ratio - np.median(ratio))) <= 0.10))
+        # One factor per op kind (unary, binary, reduction) instead: do builds move a kind's ops together?
+        kind = ref["op"].map(lambda op: kinds[op]["kind"])
+        per_kind = float(np.mean(np.abs(np.expm1(ratio - ratio.groupby(kind).transform("median"))) <= 0.10))
         stay = float(np.mean(np.abs(np.expm1(ratio)) <= 0.10))
         base = {"case": "dashboard", "build": build[:10], "date": when.date().isoformat(), "configs": len(configs),
-                "ceiling_one_factor": ceiling, "reference_as_is": stay}
+                "ceiling_one_factor": ceiling, "ceiling_factor_per_kind": per_kind, "reference_as_is": stay}
         print(f"  build {build[:10]} ({when.date()}, {len(configs)} configurations): one-factor ceiling {ceiling:.1%}, "
-              f"reference times as they are {stay:.1%}", file=sys.stderr, flush=True)
+              f"a factor per kind {per_kind:.1%}, reference times as they are {stay:.1%}", file=sys.stderr, flush=True)
         for k in ks_for(len(configs)):
             for seed in range(repeats if k else 1):
                 chosen = configs.sample(n=k, random_state=seed) if k else configs.iloc[:0]
@@ -143,17 +147,21 @@ def plot(table: pd.DataFrame, out: Path) -> None:
     import matplotlib.pyplot as plt
 
     fig, axes = plt.subplots(1, 3, figsize=(16, 4.5))
-    mean = table.groupby(["case", "choice", "k"])[["within_10pct", "coverage", "median_ape"]].mean().reset_index()
-    for (case, choice), g in mean.groupby(["case", "choice"]):
+    # Each dashboard build its own colour (how far after training it is decides what k can do), relu's
+    # sources as one mean.
+    series = table.assign(series=np.where(table["case"] == "dashboard", "dashboard " + table["date"].fillna(""),
+                                          table["case"]))
+    mean = series.groupby(["series", "choice", "k"])[["within_10pct", "coverage", "median_ape"]].mean().reset_index()
+    colours = dict(zip(sorted(mean["series"].unique()), plt.get_cmap("tab10").colors))
+    for (name, choice), g in mean.groupby(["series", "choice"]):
         style = "o-" if choice == "random" else "s--"
-        label = f"{case}, {choice} k"
-        axes[0].plot(g["k"], 100 * g["within_10pct"], style, label=label)
-        axes[1].plot(g["k"], 100 * g["coverage"], style, label=label)
-        axes[2].plot(g["k"], 100 * g["median_ape"], style, label=label)
-    dash = table[table["case"] == "dashboard"]
-    if len(dash):
-        axes[0].axhline(100 * dash.groupby("build")["ceiling_one_factor"].first().mean(), color="grey", ls=":",
-                        label="dashboard: one-factor ceiling")
+        label = f"{name}, {choice} k"
+        for ax, column in zip(axes, ("within_10pct", "coverage", "median_ape")):
+            ax.plot(g["k"], 100 * g[column], style, color=colours[name], label=label)
+    dash = series[series["case"] == "dashboard"]
+    for name, ceiling in dash.groupby("series")["ceiling_one_factor"].first().items():
+        axes[0].axhline(100 * ceiling, color=colours[name], ls=":", lw=1)
+    axes[0].plot([], [], "k:", lw=1, label="one-factor ceiling (build's colour)")
     axes[0].axhline(100 * GOAL, color="red", lw=0.8, label=f"goal at k = {GOAL_K}")
     axes[1].axhline(90, color="red", lw=0.8, label="nominal 90%")
     for ax, title in zip(axes, ("within ±10% (%)", "interval coverage (%)", "median error (%)")):
@@ -163,7 +171,7 @@ def plot(table: pd.DataFrame, out: Path) -> None:
         ax.set_xlabel("k measurements of the new build")
         ax.set_title(title)
         ax.grid(alpha=0.3)
-    axes[0].legend(fontsize=7)
+    axes[0].legend(fontsize=6, ncol=2)
     fig.suptitle("opcast recalibrate: accuracy on a later build against the measurements it was given")
     fig.tight_layout()
     fig.savefig(out / "recalibration.png", dpi=100)
@@ -196,8 +204,8 @@ def main() -> int:
     print(summary.to_string(float_format=lambda v: f"{v:.4f}"))
     if "ceiling_one_factor" in table:
         print("\none-factor ceiling per dashboard build:")
-        print(table.groupby("build")[["date", "configs", "ceiling_one_factor", "reference_as_is",
-                                      "model_one_factor_ceiling"]].first()
+        print(table.groupby("build")[["date", "configs", "ceiling_one_factor", "ceiling_factor_per_kind",
+                                      "reference_as_is", "model_one_factor_ceiling"]].first()
               .to_string(float_format=lambda v: f"{v:.4f}"))
     plot(table, out)
     print(f"\nwritten {out / 'recalibration.csv'} and {out / 'recalibration.png'}")

@@ -139,6 +139,30 @@ def test_recalibrate_writes_a_folder_that_answers_for_the_new_build(tiny_models,
         recalibrate.recalibrate(tiny_models, two, tmp_path / "two")
 
 
+
+def test_a_build_that_added_a_fixed_cost_is_recalibrated_as_a_shift(tiny_models, tmp_path):
+    # relu's sweep sources differ by ~0.5 us per op, not by a factor: ten rows of a build that added 800 ns
+    # to every answer are fitted as a shift (leave one out: nearer than any one factor), and served so.
+    model = opcast.Predictor(tiny_models)
+    queries = [v.query_json("ttnn.add", [v.Tensor((1, 1, 32 * 2 ** i, 64))] * 2) for i in range(10)]
+    reference = model.predict_batch(queries)["predicted_ns"].to_numpy()
+    assert reference.max() > 4 * reference.min()  # sizes far apart: a factor cannot pass for a shift
+    rng = np.random.default_rng(3)
+    rows = records([("ttnn.add", q, (ns + 800) * rng.normal(1, 0.005), "daily", "5h1f7000", "2026-09-01", f"g{i}")
+                    for i, (q, ns) in enumerate(zip(queries, reference))])
+    fitted = recalibrate.recalibrate(tiny_models, rows, tmp_path / "shifted")
+    assert fitted["add"]["form"] == "shift" and fitted["add"]["shift_ns"] == pytest.approx(800, rel=0.1)
+    served = opcast.Predictor(tmp_path / "shifted").predict_batch(queries)["predicted_ns"].to_numpy()
+    assert served == pytest.approx(reference + fitted["add"]["shift_ns"], rel=1e-6)
+    manifest = json.loads((tmp_path / "shifted" / "add" / "manifest.json").read_text())
+    assert manifest["builds"]["table"]["5h1f7000"]["form"] == "shift"
+    # A folder recalibrated with a shift is recalibrated again from its reference answers, not its shifted ones.
+    again = recalibrate.recalibrate(tmp_path / "shifted", rows.assign(build="5h1f7001"), tmp_path / "again")
+    assert again["add"]["shift_ns"] == pytest.approx(fitted["add"]["shift_ns"], rel=1e-6)
+    # The same rows scaled instead: one factor.
+    scaled = rows.assign(kernel_ns=reference * 1.3 * rng.normal(1, 0.005, len(rows)), build="5ca1ed00")
+    assert recalibrate.recalibrate(tiny_models, scaled, tmp_path / "scaled")["add"]["form"] == "factor"
+
 def test_suggest_spreads_over_ops_and_placements_and_writes_runnable_vectors(tiny_models, tmp_path):
     from opcast.sweeps import vectors
 

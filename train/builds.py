@@ -300,3 +300,84 @@ def recalibrated(log_ratio: np.ndarray, row_sd: np.ndarray, prior: float, betwee
         distance = float(np.sort(np.abs(log_ratio - factor))[rank - 1])
         half = min(half, max(distance, _z(coverage) * se))
     return factor, se, half
+
+
+# ------------------------------------------------------------------------------------ a fixed-cost shift
+
+# The forms a new build's move may take, tried in this order (a tie keeps the earlier): one factor on
+# every answer; a fixed cost added to every answer (relu's sweep sources of autumn and December 2024
+# differ by ~0.5 us per op, not by a factor: an added constant fitted on all of a held-out source's
+# rows puts 97.5-100% of them within ±10%, one factor 65-90%); both.
+FORMS = ("factor", "shift", "factor and shift")
+# Rows a form needs before leave-one-out can weigh it against the factor alone, and how much nearer
+# its left-out answers must lie (median ln distance) to be taken over the form before it.
+MIN_ROWS_FOR = {"factor": 1, "shift": 3, "factor and shift": 5}
+FORM_MARGIN = 0.2
+# A shift past 10 ms is not a fixed cost a build changed.
+MAX_SHIFT_NS = 1e7
+
+
+def moved(reference_ns, log_factor: float, shift_ns: float):
+    """An answer on the reference build moved to a build: times its factor, plus its fixed-cost shift,
+    never below half the factor's answer (a shift fitted on microsecond-long ops says little of a 100
+    ns one). cpp/src/predictor.cpp's move_to_build does the same."""
+    scaled = np.asarray(reference_ns, dtype=float) * math.exp(log_factor)
+    return np.maximum(scaled + shift_ns, scaled / 2)
+
+
+def unmoved(answer_ns, log_factor: float, shift_ns: float):
+    """``moved``'s inverse: the reference build's answer behind an answer on the build."""
+    answer_ns = np.asarray(answer_ns, dtype=float)
+    scaled = np.where(answer_ns + shift_ns >= 0, answer_ns - shift_ns, 2 * answer_ns)  # the floor's branch
+    return scaled / math.exp(log_factor)
+
+
+def _fit_form(form: str, measured: np.ndarray, reference: np.ndarray, row_sd: np.ndarray, prior: float,
+              between_sd: float, coverage: float) -> tuple[float, float]:
+    """(log factor, shift ns) of one form fitted to the rows."""
+    if form == "factor":
+        return recalibrated(np.log(measured / reference), row_sd, prior, between_sd, coverage)[0], 0.0
+    if form == "shift":
+        return 0.0, float(np.clip(np.median(measured - reference), -MAX_SHIFT_NS, MAX_SHIFT_NS))
+    # Both, by least squares on the relative error: a * reference + shift = measured.
+    (a, shift), *_ = np.linalg.lstsq(np.column_stack([reference / measured, 1 / measured]), np.ones(len(measured)),
+                                     rcond=None)
+    if not a > 0:
+        return math.nan, math.nan
+    return float(np.clip(math.log(a), -5, 5)), float(np.clip(shift, -MAX_SHIFT_NS, MAX_SHIFT_NS))
+
+
+def recalibrated_move(measured_ns: np.ndarray, reference_ns: np.ndarray, row_sd: np.ndarray, prior: float,
+                      between_sd: float, coverage: float, forms: tuple[str, ...] = FORMS) -> dict:
+    """A new build's move from a few of its measurements and the model's answers for them on the
+    reference build: the form (of ``forms``, in ``FORMS``' order) whose leave-one-out answers lie
+    nearest the rows (median ln distance, by ``FORM_MARGIN``) among those the rows allow, its
+    ``log_factor`` and ``shift_ns``; ``se`` and ``half_width`` as ``recalibrated`` gives them for the
+    rows' distances from the moved answers."""
+    measured_ns = np.asarray(measured_ns, dtype=float)
+    reference_ns = np.asarray(reference_ns, dtype=float)
+    row_sd = np.broadcast_to(np.asarray(row_sd, dtype=float), measured_ns.shape)
+    n = len(measured_ns)
+
+    def left_out_error(form: str) -> float:
+        errors = []
+        for i in range(n):
+            keep = np.arange(n) != i
+            # Unshrunk (an infinite prior) so that no form is judged by its prior.
+            f, s = _fit_form(form, measured_ns[keep], reference_ns[keep], row_sd[keep], math.inf, between_sd, coverage)
+            errors.append(abs(math.log(measured_ns[i] / moved(reference_ns[i], f, s))) if math.isfinite(f) else math.inf)
+        return float(np.median(errors))
+
+    candidates = [form for form in FORMS if form in forms and n >= MIN_ROWS_FOR[form]]
+    errors = {form: left_out_error(form) for form in candidates} if len(candidates) > 1 else {}
+    best = "factor"
+    for form in candidates[1:]:  # a form that assumes more must answer the rows left out clearly nearer
+        if errors[form] < (1 - FORM_MARGIN) * errors[best]:
+            best = form
+    factor, shift = _fit_form(best, measured_ns, reference_ns, row_sd, prior, between_sd, coverage)
+    if best == "factor":
+        _, se, half = recalibrated(np.log(measured_ns / reference_ns), row_sd, prior, between_sd, coverage)
+    else:
+        _, se, half = recalibrated(np.log(measured_ns / moved(reference_ns, factor, shift)), row_sd, prior,
+                                   between_sd, coverage)
+    return {"form": best, "log_factor": factor, "shift_ns": shift, "se": se, "half_width": half}

@@ -60,7 +60,8 @@ def _cmd_recalibrate(args: argparse.Namespace) -> int:
         records = records[records["op"].isin(args.ops)]
     fitted = recalibrate.recalibrate(args.models, records, args.out_dir, build=args.build)
     for folder, f in fitted.items():
-        print(f"{folder}: x{f['factor']:.4f} (±{f['half_width']:.3f} ln), from "
+        shift = f" {f['shift_ns']:+.0f} ns" if f["shift_ns"] else ""
+        print(f"{folder}: x{f['factor']:.4f}{shift} ({f['form']}; ±{f['half_width']:.3f} ln), from "
               f"{'its own ' + str(f['rows']) + ' rows' if f['own'] else 'every row'}")
     print(f"\n{args.out_dir}: answers for the new build by default")
     return 0

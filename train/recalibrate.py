@@ -3,10 +3,11 @@ measurements, without training again; and the configurations worth measuring for
 
 ``recalibrate(models, records, out)`` copies the folder and adds the new build to every model's build
 table (manifest ``builds``, ``opcast.train.builds``), as its default: each measurement is answered on
-the model's reference build, and the ln ratios of the measured times to those answers give the
-build's factor. A model that answered ``MIN_OWN_ROWS`` of the rows gets its own factor; every other
-model the factor of all rows, whose uncertainty adds how far one op's factor strays from the rest. The
-half-width each adds to the interval is wide from one row and narrows as rows come
+the model's reference build, and the measured times against those answers give the build's move: a
+factor, or for an op's own model (one program's fixed cost) a shift or both, whichever the rows'
+leave-one-out answers favour (``builds.recalibrated_move``). A model that answered ``MIN_OWN_ROWS`` of the rows gets its own move;
+every other model the move of all rows, whose uncertainty adds how far one op's factor strays from
+the rest. The half-width each adds to the interval is wide from one row and narrows as rows come
 (``builds.recalibrated``). Each manifest is rewritten with its checksum; the new folder is then
 loaded and must answer the rows it was fitted on for the new build.
 
@@ -77,19 +78,32 @@ def load_measurements(paths) -> pd.DataFrame:
 
 
 def answered_on_reference(models: Path, records: pd.DataFrame) -> pd.DataFrame:
-    """Each record with the folder of the model that answers it and the ln ratio of its measured time
-    to that model's answer on its reference build."""
+    """Each record with the folder of the model that answers it, that model's answer on its reference
+    build (``reference_ns``) and the model's own error there (``model_sd``, ln units)."""
     manifests = _manifests(models)
     predictor = Predictor(models)
-    folder_of = {}
+    # An answer's source names its model as "<tier>:<op or kind>@<dataset hash>"; the calibrated
+    # roofline answers under every kind's name with its one hash. Two op models may share a dataset hash.
+    by_tag, roofline_by_hash = {}, {}
     for info in predictor.models():
-        folder_of[info["source"].split(":", 1)[1].split("@")[1]] = Path(info["dir"])
+        tag = info["source"].split(":", 1)[1]
+        if info["scope"] == "roofline":
+            roofline_by_hash[tag.split("@")[1]] = Path(info["dir"])
+        else:
+            by_tag[tag] = Path(info["dir"])
+
+    def folder_of(source) -> Path | None:
+        if not isinstance(source, str):
+            return None
+        tag = source.split(":", 1)[1]
+        return by_tag.get(tag) or roofline_by_hash.get(tag.split("@")[1])
+
     answers = predictor.predict_batch(records["query"].tolist(), errors="collect")
     if answers["error"].notna().all():
         raise ValueError(f"{models} answers none of the new build's measurements; the first: {answers['error'].iloc[0]}")
-    folder = answers["source"].map(lambda s: folder_of.get(str(s).split("@")[-1]) if isinstance(s, str) else None)
-    default_factor = folder.map(lambda d: _build_table(manifests[d])["table"][_build_table(manifests[d])["default"]]
-                                ["log_factor"] if d is not None else np.nan)
+    folder = answers["source"].map(folder_of)
+    default = folder.map(lambda d: _build_table(manifests[d])["table"][_build_table(manifests[d])["default"]]
+                         if d is not None else None)
     coverage = {d: _build_table(m).get("coverage", 0.9) for d, m in manifests.items()}
     z = folder.map(lambda d: builds._z(coverage[d]) if d is not None else np.nan).to_numpy(dtype=float)
     out = records.assign(folder=folder.to_numpy(), predicted_ns=answers["predicted_ns"].to_numpy(dtype=float),
@@ -97,8 +111,9 @@ def answered_on_reference(models: Path, records: pd.DataFrame) -> pd.DataFrame:
                          # The model's own error on the configuration, from its answer's interval (ln units).
                          model_sd=np.log(answers["hi_ns"].astype(float) / answers["lo_ns"].astype(float)).to_numpy()
                          / (2 * z))
-    out["log_ratio"] = np.log(out["kernel_ns"].to_numpy(dtype=float)) - np.log(out["predicted_ns"]) \
-        + default_factor.to_numpy(dtype=float)
+    # The answer on the reference build behind the answer for the folder's default build.
+    out["reference_ns"] = [builds.unmoved(ns, b["log_factor"], b.get("shift_ns", 0.0)) if b is not None else np.nan
+                           for ns, b in zip(out["predicted_ns"], default)]
     return out
 
 
@@ -130,48 +145,53 @@ def recalibrate(models: str | os.PathLike, records: pd.DataFrame, out: str | os.
     shutil.copytree(models, out)
     manifests = _manifests(models)
     coverage = max((_build_table(m).get("coverage", 0.9) for m in manifests.values()), default=0.9)
-    ratios = rows["log_ratio"].to_numpy(dtype=float)
+    measured = rows["kernel_ns"].to_numpy(dtype=float)
+    reference = rows["reference_ns"].to_numpy(dtype=float)
     # A ratio's scatter around the build's factor: the model's error on it, and at least a repeat's.
     row_sd = np.maximum(rows["model_sd"].to_numpy(dtype=float), builds.MIN_ROW_SD)
     tables = [_build_table(m) for m in manifests.values() if "builds" in m]
     between = float(np.median([builds.between_ops_sd(t) for t in tables])) if tables else builds.DEFAULT_BETWEEN_OPS_SD
     prior = float(np.median([builds.prior_sd(t) for t in tables])) if tables else builds.DEFAULT_PRIOR_SD
-    pooled = builds.recalibrated(ratios, row_sd, prior, between, coverage)
+    # A fixed cost belongs to one op's program: an op model's own rows may be fitted with a shift; rows
+    # of several ops move by one factor (each dashboard op moved on its own, 723 changes in 128 ops,
+    # and a shift fitted across a few of them took up to all of a later build's answers past ±10%).
+    pooled = builds.recalibrated_move(measured, reference, row_sd, prior, between, coverage, forms=("factor",))
     fitted = {}
     for folder, manifest in manifests.items():
         here = (rows["folder"] == folder).to_numpy()
         own = int(here.sum()) >= MIN_OWN_ROWS
-        factor, se, half = (builds.recalibrated(ratios[here], row_sd[here], prior, between, coverage) if own
-                            else pooled)
-        mine = ratios[here]
+        forms = builds.FORMS if manifest.get("scope", "op") == "op" else ("factor",)  # the C++ loader's default
+        move = (builds.recalibrated_move(measured[here], reference[here], row_sd[here], prior, between, coverage,
+                                         forms) if own else pooled)
         table = _build_table(manifest)
-        table["table"][build] = {"log_factor": factor, "half_width": half, "se": se,
-                                 "rows": int(len(mine) if own else len(ratios)), "date": date,
+        table["table"][build] = {"log_factor": move["log_factor"], "shift_ns": move["shift_ns"],
+                                 "half_width": move["half_width"], "se": move["se"], "form": move["form"],
+                                 "rows": int(here.sum() if own else len(measured)), "date": date,
                                  "fitted": "recalibration", "identified": True,
                                  "from": "its own rows" if own else "every row"}
         table["default"] = build
         manifest["builds"] = table
         fit.write_manifest(out / folder.name, manifest)
-        fitted[folder.name] = {"log_factor": factor, "factor": math.exp(factor), "half_width": half,
-                               "rows": int(len(mine)), "own": own}
+        fitted[folder.name] = {**move, "factor": math.exp(move["log_factor"]), "rows": int(here.sum()), "own": own}
     check_served(out, rows, build, fitted)
     return fitted
 
 
 def check_served(out: Path, rows: pd.DataFrame, build: str, fitted: dict) -> None:
     """The recalibrated folder loads (checksums verified) and answers for the new build by default, its
-    answers the reference answers times the factor fitted (where the same model answers: a wider
+    answers the reference answers moved by the factor and shift fitted (where the same model answers: a wider
     interval may hand a kind model's answer to the calibrated roofline)."""
     served = Predictor(out).predict_batch(rows["query"].tolist())
     if not (served["build"] == build).all():
         raise RuntimeError(f"{out}: answers for {set(served['build'])}, not the new build {build}")
     same = (served["source"].to_numpy() == rows["source"].to_numpy())
     rows, served = rows[same], served[same]
-    reference = rows["kernel_ns"].to_numpy() / np.exp(rows["log_ratio"].to_numpy())
-    expected = reference * np.exp(rows["folder"].map(lambda d: fitted[d.name]["log_factor"]).to_numpy(dtype=float))
+    expected = [builds.moved(ns, fitted[d.name]["log_factor"], fitted[d.name]["shift_ns"])
+                for ns, d in zip(rows["reference_ns"], rows["folder"])]
     got = served["predicted_ns"].to_numpy(dtype=float)
-    if not np.allclose(got, expected, rtol=1e-6):
-        raise RuntimeError(f"{out}: served answers differ from the reference answers times the fitted factors")
+    if not np.allclose(got, np.asarray(expected, dtype=float), rtol=1e-6):
+        raise RuntimeError(f"{out}: served answers differ from the reference answers moved by the fitted factors and "
+                           "shifts")
 
 
 # ------------------------------------------------------------------------------------------------ suggest

@@ -1,5 +1,6 @@
 #include "build_table.hpp"
 
+#include <algorithm>
 #include <cmath>
 #include <nlohmann/json.hpp>
 
@@ -8,8 +9,9 @@
 namespace opcast {
 
 namespace {
-// A factor beyond e^5 (150x) is not a build moving an op; a half-width beyond 10 is no interval.
-constexpr double kMaxLogFactor = 5, kMaxHalfWidth = 10;
+// A factor beyond e^5 (150x) is not a build moving an op; a half-width beyond 10 is no interval; a
+// shift past 10 ms is not a fixed cost a build changed.
+constexpr double kMaxLogFactor = 5, kMaxHalfWidth = 10, kMaxShiftNs = 1e7;
 constexpr std::size_t kNamesShown = 8;
 }  // namespace
 
@@ -20,9 +22,13 @@ BuildTable::BuildTable(const nlohmann::json& builds, const std::string& where) {
     throw ModelError(w + " must be an object with a \"default\" build name and a \"table\" of builds");
   for (const auto& [name, entry] : builds.at("table").items()) {
     if (name.empty()) throw ModelError(w + ": a build has an empty name");
-    const BuildFactor b{entry.at("log_factor").get<double>(), entry.at("half_width").get<double>()};
-    if (!(std::abs(b.log_factor) <= kMaxLogFactor) || !(b.half_width >= 0 && b.half_width <= kMaxHalfWidth))
-      throw ModelError(w + "." + name + ": log_factor must be in [-5, 5] and half_width in [0, 10]");
+    const BuildFactor b{entry.at("log_factor").get<double>(),
+                        entry.contains("shift_ns") ? entry.at("shift_ns").get<double>() : 0.0,
+                        entry.at("half_width").get<double>()};
+    if (!(std::abs(b.log_factor) <= kMaxLogFactor) || !(b.half_width >= 0 && b.half_width <= kMaxHalfWidth) ||
+        !(std::abs(b.shift_ns) <= kMaxShiftNs))
+      throw ModelError(w + "." + name + ": log_factor must be in [-5, 5], half_width in [0, 10] and shift_ns in "
+                       "[-1e7, 1e7]");
     table_.emplace(name, b);
   }
   const auto it = table_.find(builds.at("default").get<std::string>());
@@ -58,5 +64,10 @@ std::string BuildTable::names() const {
 }
 
 double widened(double half, const BuildFactor& b) { return std::hypot(half, b.half_width); }
+
+double moved(double reference_ns, const BuildFactor& b) {
+  const double scaled = reference_ns * std::exp(b.log_factor);
+  return std::max(scaled + b.shift_ns, scaled / 2);
+}
 
 }  // namespace opcast

@@ -14,7 +14,8 @@ namespace opcast {
 
 struct BuildFactor {
   double log_factor = 0;  // ln(time on this build / time on the reference build)
-  double half_width = 0;  // ln units, at the interval's coverage: how unsure the factor is
+  double shift_ns = 0;    // a fixed cost the build added (or took away), after the factor
+  double half_width = 0;  // ln units, at the interval's coverage: how unsure the move is
 };
 
 class BuildTable {
@@ -38,5 +39,10 @@ class BuildTable {
 // ln(answer) and the interval's half-width moved to a build: the factor shifts the answer, its
 // uncertainty adds to the half-width in quadrature.
 double widened(double half, const BuildFactor& b);
+
+// An answer on the reference build moved to a build: times its factor, plus its shift, never below
+// half the factor's answer (a shift fitted on microsecond-long ops says little of a 100 ns one).
+// train/builds.py's `moved` does the same.
+double moved(double reference_ns, const BuildFactor& b);
 
 }  // namespace opcast

@@ -160,12 +160,12 @@ const std::pair<const std::string, BuildFactor>* build_of(const BuildTable& buil
   return builds.find(q.build);
 }
 
-// An answer moved to a build: its factor on the time, its uncertainty added to the interval.
+// An answer moved to a build: its factor and shift on the time, its uncertainty added to the interval.
 void move_to_build(Prediction& p, const std::pair<const std::string, BuildFactor>* build) {
   if (!build) return;
   const BuildFactor& b = build->second;
   const double down = std::log(p.ns / p.lo_ns), up = std::log(p.hi_ns / p.ns);
-  const double ln_ns = std::log(p.ns) + b.log_factor;
+  const double ln_ns = std::log(moved(p.ns, b));
   p.ns = std::exp(ln_ns);
   p.lo_ns = std::exp(ln_ns - widened(down, b));
   p.hi_ns = std::exp(ln_ns + widened(up, b));

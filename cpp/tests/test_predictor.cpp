@@ -459,6 +459,18 @@ TEST(Predictor, ABuildTableMovesAnswersToTheNamedOrNewestBuild) {
   EXPECT_NEAR(reference.hi_ns, 5000.0 * std::exp(0.2), 1e-2);
   EXPECT_EQ(p.predict_batch({parse_query(named), parse_query(kExp)})[1].build, "bbbb2222");
 
+  // A build that added a fixed cost: the factor, then the shift; a shift that would take more than half
+  // of an answer away takes half.
+  for (const auto& [shift, expected] : {std::pair{-500.0, 5000.0 * 1.1 - 500.0}, std::pair{-4000.0, 5000.0 * 1.1 / 2}}) {
+    auto shifted = entry(std::log(1.1), 0.1);
+    shifted["shift_ns"] = shift;
+    m["builds"] = {{"default", "dddd4444"}, {"table", {{"aaaa1111", entry(0.0, 0.0)}, {"dddd4444", shifted}}}};
+    d.write_manifest("ttnn.exp", m);
+    const Prediction s = Predictor(d.root.string()).predict(kExp);
+    EXPECT_NEAR(s.ns, expected, 1e-2) << shift;
+    EXPECT_NEAR(s.hi_ns, s.ns * std::exp(std::hypot(0.2, 0.1)), 1e-2) << shift;
+  }
+
   for (const char* bad : {R"(, "build": "aaaa")", R"(, "build": "cccc")", R"(, "build": 7)", R"(, "build": "a b")"}) {
     std::string q = kExp;
     q.insert(q.size() - 1, bad);
@@ -469,9 +481,11 @@ TEST(Predictor, ABuildTableMovesAnswersToTheNamedOrNewestBuild) {
       EXPECT_EQ(e.field(), "build") << e.what();
     }
   }
-  // A default outside the table, a factor beyond e^5: refused at load.
+  // A default outside the table, a factor beyond e^5, a shift past 10 ms: refused at load.
   for (const auto& bad : {nlohmann::json{{"default", "zz"}, {"table", {{"aaaa1111", entry(0.0, 0.0)}}}},
-                          nlohmann::json{{"default", "aaaa1111"}, {"table", {{"aaaa1111", entry(6.0, 0.0)}}}}}) {
+                          nlohmann::json{{"default", "aaaa1111"}, {"table", {{"aaaa1111", entry(6.0, 0.0)}}}},
+                          nlohmann::json{{"default", "aaaa1111"},
+                                         {"table", {{"aaaa1111", {{"log_factor", 0}, {"half_width", 0}, {"shift_ns", 2e7}}}}}}}) {
     m["builds"] = bad;
     d.write_manifest("ttnn.exp", m);
     EXPECT_THROW(Predictor(d.root.string()), ModelError) << bad.dump();
