@@ -92,8 +92,8 @@ def test_a_kind_too_small_for_a_kind_model_answers_its_measured_ops_as_measured(
     configs = {}
     for op in FACTORS:  # a unary kind large enough for its kind model and the roofline's leave-one-op-out
         rows = [{"op": op, "query": v.query_json(op, [v.Tensor((1, 1, h, 256))]), "kernel_ns": law(op, (1, 1, h, 256))
-                 * rng.normal(1, 0.01), "source": "s", "group": f"{op}|{h}"} for h in (32, 64, 128, 256, 512, 1024, 2048, 4096)
-                for _ in range(2)]
+                 * rng.normal(1, 0.01), "source": "s", "group": f"{op}|{h}"}
+                for h in (32, 64, 128, 256, 512, 1024, 2048, 4096) for _ in range(2)]
         configs[op] = dataset.aggregate(pd.DataFrame(rows))
     measured = {"ttnn.sum": 6015.0, "ttnn.max": 19002.0}
     for op, ns in measured.items():

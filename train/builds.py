@@ -8,8 +8,8 @@ build gets a factor on its answers:
 
 fitted per op by alternating least squares over the (configuration, build) medians. Only builds that
 share configurations with the reference (directly or through other builds) have a factor the data
-fixes (``identified``); the rest keep 0 in the table, and their measurements are moved to the newest
-build they do share configurations with (``component_factor``): the dashboard's 1024x1024 runs of
+fixes (``identified``); the rest keep 0 in the table, and their measurements are moved to the level of
+the newest builds they do share configurations with (``component_factor``): the dashboard's 1024x1024 runs of
 July-August 2025 share none with its 32x32 runs, yet among themselves moved up to 300x (atan2, fmod),
 and their median over 94 builds answered for none of them. Builds the source did not record (named
 by the source alone, undated) keep their measurements as they are. The reference is the op's newest
@@ -143,8 +143,8 @@ def fit_factors(records: pd.DataFrame) -> pd.DataFrame:
     # not one build's (the dashboard's last 1024x1024 run of August 2025 timed a 32x32 tile).
     for root in np.unique(root_of_b[b][~on_reference[b]]):
         members = np.flatnonzero((root_of_b == root) & (per_b > 0))
-        newest = members[np.argsort(b_rank[members])[-COMPONENT_LEVEL_BUILDS:]]
-        level = float(np.median(f[newest]))
+        latest = members[np.argsort(b_rank[members])[-COMPONENT_LEVEL_BUILDS:]]
+        level = float(np.median(f[latest]))
         f[members] -= level
         a[np.unique(c[np.isin(b, members)])] += level
     residual = y - a[c] - f[b]
@@ -180,7 +180,8 @@ def normalised(records: pd.DataFrame, factors: pd.DataFrame) -> pd.DataFrame:
     build = records["build"].fillna(records["source"]).astype(str)
     at = pd.MultiIndex.from_arrays([records["op"], build])
     f = pd.Series(factors["component_factor"].to_numpy(dtype=float), index=key).reindex(at).to_numpy()
-    tied = pd.Series(factors["identified"].to_numpy(dtype=bool), index=key).reindex(at).fillna(False).to_numpy(dtype=bool)
+    tied = pd.Series(factors["identified"].to_numpy(dtype=bool), index=key).reindex(at).fillna(False)
+    tied = tied.to_numpy(dtype=bool)
     return records.assign(kernel_ns=records["kernel_ns"].to_numpy(dtype=float) * np.exp(-np.nan_to_num(f)),
                           on_reference=tied | np.isnan(f))
 
@@ -365,7 +366,10 @@ def recalibrated_move(measured_ns: np.ndarray, reference_ns: np.ndarray, row_sd:
             keep = np.arange(n) != i
             # Unshrunk (an infinite prior) so that no form is judged by its prior.
             f, s = _fit_form(form, measured_ns[keep], reference_ns[keep], row_sd[keep], math.inf, between_sd, coverage)
-            errors.append(abs(math.log(measured_ns[i] / moved(reference_ns[i], f, s))) if math.isfinite(f) else math.inf)
+            if not math.isfinite(f):  # no positive factor fits the other rows
+                errors.append(math.inf)
+                continue
+            errors.append(abs(math.log(measured_ns[i] / moved(reference_ns[i], f, s))))
         return float(np.median(errors))
 
     candidates = [form for form in FORMS if form in forms and n >= MIN_ROWS_FOR[form]]

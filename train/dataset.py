@@ -72,8 +72,8 @@ def aggregate(records: pd.DataFrame, *, factor: float = DEFAULT_FACTOR, keep_sus
     is first moved to its op's reference build (its newest) by its build's factor,
     ``build_factors`` (``builds.fit_factors`` of the records kept, where not given), so that every
     build's measurements count and the median answers for one build. A configuration measured only
-    on builds no shared configuration ties to the reference is moved to the newest of those, and
-    says so: ``on_reference`` false.
+    on builds no shared configuration ties to the reference is moved to the level of the newest of
+    those, and says so: ``on_reference`` false.
     """
     _check_records(records)
     if factor < 1.0:

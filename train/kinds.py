@@ -288,7 +288,8 @@ def write_roofline(kinds: dict[str, KindData], out_dir: Path, cfg: fit.TrainConf
         "dataset": {"hash": dataset.dataset_hash(configs), "configurations": int(len(configs))},
         "kinds": {kind: f for kind, f in per_kind.items() if f is not None},
         "all_kinds": everything,
-        "measured_ops": {op: {"memo": json.loads(memo.to_json()), "catalogue_entry": json.loads(_core.catalogue_entry(op))}
+        "measured_ops": {op: {"memo": json.loads(memo.to_json()),
+                              "catalogue_entry": json.loads(_core.catalogue_entry(op))}
                          for op, memo in sorted((memos or {}).items())},
         # What a plan pays per op beyond its kernel (the tuner reads it).
         "dispatch": dispatch,
@@ -314,8 +315,8 @@ def check_measured_ops(folder: Path, kinds: dict[str, KindData], memos: dict[str
             expected = memos[op].lookup(k.data.x[rows])
             if not (served["source"].str.startswith("measured-program:").all()
                     and np.allclose(served["predicted_ns"].to_numpy(dtype=float), expected, rtol=fit.SERVED_TOLERANCE)):
-                raise RuntimeError(f"{folder}: the predictor does not answer {op}'s measured configurations as measured; "
-                                   "the trainer and the opcast module must come from one build")
+                raise RuntimeError(f"{folder}: the predictor does not answer {op}'s measured configurations as "
+                                   "measured; the trainer and the opcast module must come from one build")
 
 
 def train_tiers(configs_by_op: dict[str, pd.DataFrame], out_dir: Path, cfg: fit.TrainConfig,
@@ -345,7 +346,8 @@ def train_tiers(configs_by_op: dict[str, pd.DataFrame], out_dir: Path, cfg: fit.
         m = fit_kind(k, out_dir, cfg, verbose, build_table(k.ops), drift_sd)
         rows.append({**row, "status": "trained", "out_of_fold_within_10pct": m["metrics"]["unseen_op"]["within_10pct"],
                      "seconds": m["training"]["seconds"]})
-    manifest = write_roofline(kinds, out_dir, cfg, dispatch, build_table(configs_by_op), roofline_memos) if kinds else None
+    manifest = (write_roofline(kinds, out_dir, cfg, dispatch, build_table(configs_by_op), roofline_memos)
+                if kinds else None)
     if manifest is None:
         rows.append({"op": ROOFLINE_FOLDER, "configurations": sum(len(k.op) for k in kinds.values()), "groups": 1,
                      "status": "not written: one measured op, none to hold out for its interval"})

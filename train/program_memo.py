@@ -50,8 +50,8 @@ class ProgramMemo:
         keys = pd.DataFrame(_key_values(x, self.features), columns=self.features)
         hit = keys.merge(self.table, on=self.features, how="left")
         ns = hit["ns"].to_numpy(dtype=float)
-        lo, hi = (hit[c].to_numpy(dtype=float) if c in hit else np.full(len(ns), np.nan) for c in ("lo_ratio", "hi_ratio"))
-        lo, hi = np.where(np.isnan(lo), self.interval_ratio[0], lo), np.where(np.isnan(hi), self.interval_ratio[1], hi)
+        own = [hit[c].to_numpy(dtype=float) if c in hit else np.full(len(ns), np.nan) for c in ("lo_ratio", "hi_ratio")]
+        lo, hi = (np.where(np.isnan(r), default, r) for r, default in zip(own, self.interval_ratio))
         return ns, ns * lo, ns * hi
 
     def to_json(self) -> str:

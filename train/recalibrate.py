@@ -5,11 +5,11 @@ measurements, without training again; and the configurations worth measuring for
 table (manifest ``builds``, ``opcast.train.builds``), as its default: each measurement is answered on
 the model's reference build, and the measured times against those answers give the build's move: a
 factor, or for an op's own model (one program's fixed cost) a shift or both, whichever the rows'
-leave-one-out answers favour (``builds.recalibrated_move``). A model that answered ``MIN_OWN_ROWS`` of the rows gets its own move;
-every other model the move of all rows, whose uncertainty adds how far one op's factor strays from
-the rest. The half-width each adds to the interval is wide from one row and narrows as rows come
-(``builds.recalibrated``). Each manifest is rewritten with its checksum; the new folder is then
-loaded and must answer the rows it was fitted on for the new build.
+leave-one-out answers favour (``builds.recalibrated_move``). A model that answered ``MIN_OWN_ROWS``
+of the rows gets its own move; every other model the move of all rows, whose uncertainty adds how
+far one op's factor strays from the rest. The half-width each adds to the interval is wide from one
+row and narrows as rows come (``builds.recalibrated``). Each manifest is rewritten with its
+checksum; the new folder is then loaded and must answer the rows it was fitted on for the new build.
 
 ``suggest(models, n, ops)``: the n configurations to measure on a new build, as exact sweep vectors.
 """
