@@ -9,6 +9,8 @@
 2. relu's sweep sources (each its own build): leave one source out, train on the rest, recalibrate
    with k configurations of it, score the rest of it.
 3. k chosen by `opcast recalibrate --suggest` against k at random, same budget (dashboard builds).
+4. Training builds named in the query (dashboard): every configuration a build measured, answered for
+   that build with each op's own move on it against the kind's median move.
 
 Writes recalibration.csv and recalibration.png (within ±10% and coverage against k) to --out.
 
@@ -18,6 +20,8 @@ Writes recalibration.csv and recalibration.png (within ±10% and coverage agains
 from __future__ import annotations
 
 import argparse
+import json
+import shutil
 import sys
 import tempfile
 from pathlib import Path
@@ -74,7 +78,8 @@ def load(path: Path) -> pd.DataFrame:
     return records
 
 
-def dashboard(records: pd.DataFrame, cutoff: str, n_builds: int, repeats: int, work: Path) -> list[dict]:
+def dashboard(records: pd.DataFrame, cutoff: str, n_builds: int, repeats: int, work: Path,
+              n_named: int = 12) -> list[dict]:
     date = pd.to_datetime(records["build_date"], errors="coerce")
     before = records[date < cutoff]
     after = records[date >= cutoff].assign(_date=date[date >= cutoff])
@@ -82,12 +87,12 @@ def dashboard(records: pd.DataFrame, cutoff: str, n_builds: int, repeats: int, w
           file=sys.stderr, flush=True)
     models = work / "dashboard_models"
     fit.train_records(before, models, config=fit.TrainConfig(test_fraction=0.0), verbose=False)
+    rows = named_builds(before, models, n_named, work)
     reference_configs = dataset.aggregate(before)  # every configuration's time on the reference build
     kinds = catalogue.op_entries()
     later = after.groupby("build")["_date"].max().sort_values()
     # The first build after the cutoff, and later ones spread over the rest of the period.
     picks = later.iloc[np.unique(np.linspace(0, len(later) - 1, n_builds).round().astype(int))]
-    rows = []
     for build, when in picks.items():
         configs = per_configuration(after[after["build"] == build])
         ref = configs.merge(reference_configs[["op", "query", "kernel_ns"]], on=["op", "query"], suffixes=("", "_ref"))
@@ -116,6 +121,41 @@ def dashboard(records: pd.DataFrame, cutoff: str, n_builds: int, repeats: int, w
             print(pd.DataFrame([r for r in rows if r["build"] == build[:10] and r["k"] == k])
                   .groupby("choice")[["within_10pct", "median_ape", "coverage"]].mean().assign(k=k).to_string(),
                   file=sys.stderr, flush=True)
+    return rows
+
+
+def without_op_moves(models: Path, out: Path) -> Path:
+    """A copy of ``models`` whose build tables keep only the kind's factor per build (no ``ops``)."""
+    shutil.copytree(models, out)
+    for manifest_file in out.glob(f"*/{fit.MANIFEST}"):
+        manifest = json.loads(manifest_file.read_text())
+        if manifest.get("builds", {}).pop("ops", None) is not None:
+            fit.write_manifest(manifest_file.parent, manifest)
+    return out
+
+
+def named_builds(before: pd.DataFrame, models: Path, n_builds: int, work: Path) -> list[dict]:
+    """Training builds named in the query: each configuration measured on the build, answered for it,
+    with each op's own move on the build against the kind's median move."""
+    date = pd.to_datetime(before["build_date"], errors="coerce")
+    dated = before.assign(_date=date).groupby("build")["_date"].max().sort_values()
+    picks = dated.iloc[np.unique(np.linspace(0, len(dated) - 2, n_builds).round().astype(int))]
+    kind_only = Predictor(without_op_moves(models, work / "kind_moves_only"))
+    own = Predictor(models)
+    rows = []
+    for build, when in picks.items():
+        configs = per_configuration(before[before["build"] == build])
+        queries = [{**json.loads(q), "build": build} for q in configs["query"]]
+        measured = configs["kernel_ns"].to_numpy(float)
+        for moves, predictor in (("each op's own", own), ("the kind's median", kind_only)):
+            answers = predictor.predict_batch(queries, errors="collect")
+            ok = answers["error"].isna().to_numpy()
+            rows.append({"case": "named training build", "build": build[:10], "date": when.date().isoformat(),
+                         "configs": int(ok.sum()), "moves": moves,
+                         **score(measured[ok], answers[ok])})
+    table = pd.DataFrame(rows)
+    print(table.groupby("moves")[["within_10pct", "median_ape", "coverage"]].mean().to_string(), file=sys.stderr,
+          flush=True)
     return rows
 
 
@@ -202,6 +242,11 @@ def main() -> int:
     summary = table.groupby(["case", "choice", "k"])[["within_10pct", "median_ape", "coverage", "median_hi_lo",
                                                       "model_one_factor_ceiling"]].mean()
     print(summary.to_string(float_format=lambda v: f"{v:.4f}"))
+    named = table[table["case"] == "named training build"]
+    if len(named):
+        print("\ntraining builds named in the query (mean over builds):")
+        print(named.groupby("moves")[["configs", "within_10pct", "median_ape", "coverage"]].mean()
+              .to_string(float_format=lambda v: f"{v:.4f}"))
     if "ceiling_one_factor" in table:
         print("\none-factor ceiling per dashboard build:")
         print(table.groupby("build")[["date", "configs", "ceiling_one_factor", "ceiling_factor_per_kind",

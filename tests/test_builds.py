@@ -80,6 +80,35 @@ def test_builds_no_configuration_ties_to_the_reference_answer_for_their_own_newe
     assert tied.set_index("query").loc[big, "on_reference"]
 
 
+
+def test_a_kind_answers_a_named_build_with_each_ops_own_move(tmp_path):
+    # Builds move a kind's ops one by one: on the old build exp took 1.5x its newest time, relu 0.8x.
+    from opcast.train import fit, kinds
+
+    rng = np.random.default_rng(4)
+    rows = []
+    for op, old in (("ttnn.exp", 1.5), ("ttnn.relu", 0.8)):
+        for h in (32, 64, 96, 128, 192, 256, 384, 512, 768, 1024, 1536, 2048, 3072, 4096, 6144, 8192):
+            q = v.query_json(op, [v.Tensor((1, 1, h, 32))])
+            for build, date, f in (("old", "2025-01-01", old), ("new", "2026-01-01", 1.0)):
+                rows.append((op, q, (1500 + h) * f * rng.normal(1, 0.002), "s", build, date, f"{op}{h}"))
+    recs = records(rows)
+    factors = builds.fit_factors(recs)
+    t = builds.table(factors, 0.9)
+    assert t["ops"]["ttnn.exp"]["log_factors"]["old"] == pytest.approx(np.log(1.5), abs=0.01)
+    assert t["ops"]["ttnn.relu"]["log_factors"]["old"] == pytest.approx(np.log(0.8), abs=0.01)
+    assert "new" not in t["ops"]["ttnn.exp"]["log_factors"]  # the default: each op as of its newest measurements
+    configs = {op: dataset.aggregate(r, build_factors=factors) for op, r in recs.groupby("op")}
+    out = tmp_path / "models"
+    cfg = fit.TrainConfig(members=2, hidden_layers=(8,), max_epochs=100, patience=20)
+    kinds.train_tiers(configs, out, cfg, verbose=False, factors=factors)
+    p = opcast.Predictor(out)
+    for op, old in (("ttnn.exp", 1.5), ("ttnn.relu", 0.8)):
+        q = {"op": op, "inputs": [v.Tensor((1, 1, 512, 32)).to_dict()]}
+        now, then = p.predict(q), p.predict({**q, "build": "old"})
+        assert then.build == "old" and then.ns / now.ns == pytest.approx(old, rel=0.02), op
+
+
 def test_a_new_builds_factor_widens_the_interval_less_as_rows_come():
     rng = np.random.default_rng(1)
     ratios = np.log(1.3) + rng.normal(0, 0.03, 30)

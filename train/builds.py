@@ -33,6 +33,9 @@ from scipy import stats
 FACTOR_COLUMNS = ["op", "build", "date", "rows", "configurations", "log_factor", "se", "reference", "identified",
                   "component_factor"]
 ITERATIONS = 100
+# The largest move a build table records (cpp/src/build_table.cpp, kMaxLogFactor): ttnn.prod on one
+# tile took 300x (e^5.7) longer on a 2025 build than on its newest; past e^8 is no build moving an op.
+MAX_LOG_FACTOR = 8.0
 # A component of builds the reference shares no configuration with is moved to the level of this many
 # of its newest builds.
 COMPONENT_LEVEL_BUILDS = 5
@@ -212,8 +215,9 @@ def table(factors: pd.DataFrame, coverage: float) -> dict | None:
     One op: each build's factor and the half-width z * se its uncertainty adds. Several ops (a kind
     model): the ops' shared reference (the one most of them have), and per build the median factor of
     the ops measured on it, its half-width from how far those ops' factors lie from it (how far one
-    op of the kind may move otherwise than the rest). Builds whose factor no shared configuration
-    fixes are listed with factor 0 and ``identified`` false. None where there are no builds."""
+    op of the kind may move otherwise than the rest), and under ``ops`` each op's own moves
+    (``op_tables``). Builds whose factor no shared configuration fixes are listed with factor 0 and
+    ``identified`` false. None where there are no builds."""
     if factors.empty:
         return None
     z = _z(coverage)
@@ -242,7 +246,27 @@ def table(factors: pd.DataFrame, coverage: float) -> dict | None:
             se = between / math.sqrt(len(f))
             out[build] = _entry(centre, z * math.hypot(between, se), se=se, rows=ident["rows"].sum(), date=date,
                                 fitted="training", identified=True, ops=len(f))
-    return {"default": reference, "reference": reference, "coverage": coverage, "table": out}
+    result = {"default": reference, "reference": reference, "coverage": coverage, "table": out}
+    if len(ops) > 1:
+        result["ops"] = op_tables(mine, coverage, result)
+    return result
+
+
+def op_tables(factors: pd.DataFrame, coverage: float, table: dict) -> dict[str, dict]:
+    """Per op of a kind's (or the roofline's) build ``table``: the op's own move on every build its
+    factors identify where it differs from the table's by more than a repeat's scatter
+    (``MIN_ROW_SD``), so that a query naming such a build gets the op's own factor, not the kind's
+    median (which lies within ±10% of the op's own for 71% of the dashboard's (op, build) pairs):
+    {op: {``half_width`` (its widest), ``log_factors``: {build: factor}}}. The table's default build
+    stays the table's: each op answers it as of its own newest measurements."""
+    z = _z(coverage)
+    kind_factor = factors["build"].map({b: e["log_factor"] for b, e in table["table"].items()})
+    own = (factors["identified"] & (factors["build"] != table["default"])
+           & (factors["log_factor"].abs() <= MAX_LOG_FACTOR)
+           & ~((factors["log_factor"] - kind_factor).abs() <= MIN_ROW_SD))
+    return {op: {"half_width": float(z * np.nan_to_num(rows["se"].to_numpy(dtype=float)).max()),
+                 "log_factors": {b: round(float(f), 6) for b, f in zip(rows["build"], rows["log_factor"])}}
+            for op, rows in factors[own].groupby("op", sort=True)}
 
 
 def between_ops_sd(builds: dict) -> float:
@@ -345,7 +369,8 @@ def _fit_form(form: str, measured: np.ndarray, reference: np.ndarray, row_sd: np
                                      rcond=None)
     if not a > 0:
         return math.nan, math.nan
-    return float(np.clip(math.log(a), -5, 5)), float(np.clip(shift, -MAX_SHIFT_NS, MAX_SHIFT_NS))
+    return (float(np.clip(math.log(a), -MAX_LOG_FACTOR, MAX_LOG_FACTOR)),
+            float(np.clip(shift, -MAX_SHIFT_NS, MAX_SHIFT_NS)))
 
 
 def recalibrated_move(measured_ns: np.ndarray, reference_ns: np.ndarray, row_sd: np.ndarray, prior: float,

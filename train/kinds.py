@@ -332,9 +332,11 @@ def train_tiers(configs_by_op: dict[str, pd.DataFrame], out_dir: Path, cfg: fit.
     drift_sd = None if factors is None else builds.op_drift_sd(factors)
     kinds = {kind: kind_data(kind, ops, cfg) for kind, ops in kinds_of(configs_by_op).items()}
     roofline_memos: dict[str, program_memo.ProgramMemo] = {}  # kinds with no kind model: the roofline keeps them
+    roofline_ops: set[str] = set()  # and the ops' own moves on builds
     for kind, k in sorted(kinds.items()):
         row = {"op": KIND_FOLDER.format(kind=kind), "configurations": len(k.op), "groups": len(k.ops)}
         if len(k.ops) < MIN_KIND_OPS or len(k.op) < MIN_KIND_CONFIGURATIONS:
+            roofline_ops |= set(k.ops)
             memos = op_memos(k, cfg, drift_sd)
             roofline_memos.update(memos)
             rows.append({**row, "status": f"roofline only: fewer than {MIN_KIND_OPS} measured ops or "
@@ -346,8 +348,10 @@ def train_tiers(configs_by_op: dict[str, pd.DataFrame], out_dir: Path, cfg: fit.
         m = fit_kind(k, out_dir, cfg, verbose, build_table(k.ops), drift_sd)
         rows.append({**row, "status": "trained", "out_of_fold_within_10pct": m["metrics"]["unseen_op"]["within_10pct"],
                      "seconds": m["training"]["seconds"]})
-    manifest = (write_roofline(kinds, out_dir, cfg, dispatch, build_table(configs_by_op), roofline_memos)
-                if kinds else None)
+    roofline_builds = build_table(configs_by_op)
+    if roofline_builds is not None and "ops" in roofline_builds:
+        roofline_builds["ops"] = {op: t for op, t in roofline_builds["ops"].items() if op in roofline_ops}
+    manifest = (write_roofline(kinds, out_dir, cfg, dispatch, roofline_builds, roofline_memos) if kinds else None)
     if manifest is None:
         rows.append({"op": ROOFLINE_FOLDER, "configurations": sum(len(k.op) for k in kinds.values()), "groups": 1,
                      "status": "not written: one measured op, none to hold out for its interval"})

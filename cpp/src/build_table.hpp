@@ -26,14 +26,17 @@ class BuildTable {
 
   bool empty() const { return table_.empty(); }
   // The build a query's `build` names: the default where empty, else the build of that name, else the
-  // one build whose name starts with it; nullptr when none does. QueryError when several do.
-  const std::pair<const std::string, BuildFactor>* find(std::string_view wanted) const;
+  // one build whose name starts with it; nullptr when none does. QueryError when several do. With
+  // `op`, that op's own move on the build where the table records one (a kind's ops move on their own).
+  const std::pair<const std::string, BuildFactor>* find(std::string_view wanted, std::string_view op = {}) const;
   // The first few names, for messages.
   std::string names() const;
 
  private:
+  const std::pair<const std::string, BuildFactor>* find_build(std::string_view wanted) const;
   std::map<std::string, BuildFactor, std::less<>> table_;
   const std::pair<const std::string, BuildFactor>* default_ = nullptr;
+  std::map<std::string, std::map<std::string, BuildFactor, std::less<>>, std::less<>> ops_;  // op -> build -> move
 };
 
 // ln(answer) and the interval's half-width moved to a build: the factor shifts the answer, its

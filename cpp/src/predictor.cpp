@@ -157,7 +157,7 @@ BuildTable read_builds(const Manifest& m) {
 // answers for whatever it was trained on) and no build is named.
 const std::pair<const std::string, BuildFactor>* build_of(const BuildTable& builds, const Query& q) {
   if (builds.empty()) return nullptr;
-  return builds.find(q.build);
+  return builds.find(q.build, q.op->name);
 }
 
 // An answer moved to a build: its factor and shift on the time, its uncertainty added to the interval.

@@ -459,6 +459,25 @@ TEST(Predictor, ABuildTableMovesAnswersToTheNamedOrNewestBuild) {
   EXPECT_NEAR(reference.hi_ns, 5000.0 * std::exp(0.2), 1e-2);
   EXPECT_EQ(p.predict_batch({parse_query(named), parse_query(kExp)})[1].build, "bbbb2222");
 
+  {
+    // An op's own move on a build (a kind's table records one per op) wins over the table's; other ops'
+    // moves and other builds are the table's.
+    auto own = m;
+    own["builds"]["ops"] = {{"ttnn.exp", {{"half_width", 0.05}, {"log_factors", {{"aaaa1999", -0.5}}}}},
+                            {"ttnn.relu", {{"half_width", 0.0}, {"log_factors", {{"aaaa1111", 1.0}}}}}};
+    d.write_manifest("ttnn.exp", own);
+    const Predictor q(d.root.string());
+    std::string old = kExp;
+    old.insert(old.size() - 1, R"(, "build": "aaaa1999")");
+    const Prediction moved_own = q.predict(old);
+    EXPECT_EQ(moved_own.build, "aaaa1999");
+    EXPECT_NEAR(moved_own.ns, 5000.0 * std::exp(-0.5), 1e-2);
+    EXPECT_NEAR(moved_own.hi_ns, moved_own.ns * std::exp(std::hypot(0.2, 0.05)), 1e-2);
+    EXPECT_NEAR(q.predict(named).ns, 5000.0, 1e-2);  // relu's move on aaaa1111 is relu's
+    EXPECT_NEAR(q.predict(kExp).ns, 5000.0 * std::exp(0.1), 1e-2);
+    d.write_manifest("ttnn.exp", m);
+  }
+
   // A build that added a fixed cost: the factor, then the shift; a shift that would take more than half
   // of an answer away takes half.
   for (const auto& [shift, expected] : {std::pair{-500.0, 5000.0 * 1.1 - 500.0}, std::pair{-4000.0, 5000.0 * 1.1 / 2}}) {
@@ -481,9 +500,9 @@ TEST(Predictor, ABuildTableMovesAnswersToTheNamedOrNewestBuild) {
       EXPECT_EQ(e.field(), "build") << e.what();
     }
   }
-  // A default outside the table, a factor beyond e^5, a shift past 10 ms: refused at load.
+  // A default outside the table, a factor beyond e^8, a shift past 10 ms: refused at load.
   for (const auto& bad : {nlohmann::json{{"default", "zz"}, {"table", {{"aaaa1111", entry(0.0, 0.0)}}}},
-                          nlohmann::json{{"default", "aaaa1111"}, {"table", {{"aaaa1111", entry(6.0, 0.0)}}}},
+                          nlohmann::json{{"default", "aaaa1111"}, {"table", {{"aaaa1111", entry(9.0, 0.0)}}}},
                           nlohmann::json{{"default", "aaaa1111"},
                                          {"table", {{"aaaa1111", {{"log_factor", 0}, {"half_width", 0}, {"shift_ns", 2e7}}}}}}}) {
     m["builds"] = bad;
