@@ -161,10 +161,10 @@ class TtnnBackend(Backend):
         if entry is None:
             raise ValueError(f"{name}: a sharded output ({memory}) needs the op's output shape: pass trace= "
                              "(capture_model does)")
-        shape = entry.output.shape
+        shape, layout = entry.output.shape, cfg.get("layout") or entry.output.layout
         if cfg.get("grid") is None and cfg.get("core_count") is None:
-            cfg.update(auto_shard(memory, shape))
-        return memory_config(memory, shape, grid=cfg.get("grid"), core_count=cfg.get("core_count"))
+            cfg.update(auto_shard(memory, shape, layout=layout))
+        return memory_config(memory, shape, grid=cfg.get("grid"), core_count=cfg.get("core_count"), layout=layout)
 
     def _program_config(self, pc):
         if not isinstance(pc, dict):

@@ -81,7 +81,7 @@ def device_call(record: OpRecord, device: Any) -> Callable[[], Any]:
     inputs = [empty(t.shape, t.dtype, t.layout, t.memory, t.grid, t.core_count, device=device) for t in record.inputs]
     if ops.is_move(record.op):
         out = record.output
-        config = memory_config(out.memory, out.shape, grid=out.grid, core_count=out.core_count)
+        config = memory_config(out.memory, out.shape, grid=out.grid, core_count=out.core_count, layout=out.layout)
         move = {"ttnn.to_memory_config": lambda x: ttnn.to_memory_config(x, config),
                 "ttnn.interleaved_to_sharded": lambda x: ttnn.interleaved_to_sharded(x, config),
                 "ttnn.sharded_to_interleaved": lambda x: ttnn.sharded_to_interleaved(x, config),

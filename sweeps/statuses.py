@@ -14,6 +14,9 @@ STATUSES = (PASS, FAIL_ASSERT_EXCEPTION, FAIL_L1_OUT_OF_MEM, FAIL_CRASH_HANG, FA
 
 # tt-metal's allocator says this when a buffer does not fit (tt-metal's runner keys on it too).
 OUT_OF_MEMORY = "Out of Memory: Not enough space to allocate"
+# ... and this when a program's statically allocated circular (dataflow) buffers outgrow a core's L1
+# ("... grow to 9049440 B which is beyond max L1 size of 1499136 B": a gelu on 2 big height shards).
+CIRCULAR_BUFFERS_BEYOND_L1 = "beyond max L1 size"
 
 # The status words of tt-metal's current result files (results_export/*.json, OpTest records).
 OPTEST_STATUS = {PASS: "pass", FAIL_ASSERT_EXCEPTION: "fail_assert_exception", FAIL_L1_OUT_OF_MEM: "fail_l1_out_of_mem",
@@ -23,7 +26,8 @@ OPTEST_STATUS = {PASS: "pass", FAIL_ASSERT_EXCEPTION: "fail_assert_exception", F
 
 def of_error(message: str) -> str:
     """The status of a run that ttnn refused with ``message``."""
-    return FAIL_L1_OUT_OF_MEM if OUT_OF_MEMORY in message else FAIL_ASSERT_EXCEPTION
+    out_of_l1 = OUT_OF_MEMORY in message or CIRCULAR_BUFFERS_BEYOND_L1 in message
+    return FAIL_L1_OUT_OF_MEM if out_of_l1 else FAIL_ASSERT_EXCEPTION
 
 
 def from_file(word: str) -> str:

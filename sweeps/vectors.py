@@ -104,7 +104,7 @@ def _placed(shape: tuple[int, ...], dtype: str, layout: str, where: dict[str, An
 
     where = dict(where)
     if where["memory"] in vocabulary.SHARDED and "grid" not in where and "core_count" not in where:
-        where.update(auto_shard(where["memory"], shape))
+        where.update(auto_shard(where["memory"], shape, layout=layout))
     return Tensor(shape, dtype, layout, where["memory"], where.get("grid"), where.get("core_count"))
 
 
@@ -191,10 +191,14 @@ def invalid_reason(record: OpRecord) -> str | None:
 
 
 def shard_problem(t: Tensor) -> str | None:
-    """Why the device layer cannot shard ``t`` as it says (shards of the tensor seen as [rows, width],
-    as ttnn.create_sharded_memory_config cuts them), or None."""
-    rows, width = (math.prod(t.shape[:-1]), t.shape[-1]) if len(t.shape) > 1 else (1, t.shape[0])
-    side = vocabulary.TILE_SIDE if t.layout == vocabulary.TILE else 1
+    """Why the device layer cannot shard ``t`` as it says (``opcast.device.memory_config``: a TILE
+    tensor cut in whole tiles of its padded shape, a ROW_MAJOR one in even shares of its logical
+    rows or columns), or None. More shards than tiles (or rows) would leave cores empty: no vector."""
+    from ..device.tensors import sharded_extent
+
+    tiled = t.layout == vocabulary.TILE
+    rows, width = sharded_extent(t.shape, tiled)
+    side = vocabulary.TILE_SIDE if tiled else 1
     if t.grid is not None and (t.grid[0] > MAX_GRID or t.grid[1] > MAX_GRID):
         return f"grid {list(t.grid)} is larger than the {MAX_GRID}x{MAX_GRID} compute grid"
     cores = t.core_count if t.core_count is not None else t.grid[0] * t.grid[1]
@@ -209,13 +213,11 @@ def shard_problem(t: Tensor) -> str | None:
     else:
         splits = [("rows", rows, t.grid[1]), ("columns", width, t.grid[0])]
     for what, size, parts in splits:
-        if parts > -(-size // side):
-            unit = "tiles" if side > 1 else what
-            return f"grid larger than the tensor: {parts} shards for {-(-size // side)} {unit} of {what}"
-        if size % parts:
+        if parts > size // side:
+            unit = "tiles" if tiled else what
+            return f"grid larger than the tensor: {parts} shards for {size // side} {unit} of {what}"
+        if not tiled and size % parts:
             return f"{size} {what} do not split evenly into {parts} shards"
-        if (size // parts) % side:
-            return f"shard not tile-aligned: {size // parts} {what} per shard, not a multiple of {side}"
     return None
 
 

@@ -86,11 +86,20 @@ def test_height_sharded_matmul_uses_more_l1_than_dram(device):
     assert sharded.cores_used == 4
 
 
-def test_shard_that_does_not_divide_is_rejected_by_ttnn(device):
+def test_a_tile_tensor_is_sharded_in_whole_tiles_as_ttnn_pads_it(device):
+    # 256 rows = 8 tile rows over 3 cores: shards of 3 tile rows, the last one short; ttnn takes it.
     r = md.capture(md.empty, (1, 1, 256, 128), "bfloat16", "TILE", "L1_HEIGHT_SHARDED", grid=[3, 1])
+    assert r.ok and r.legal
+    shard = json.loads(md.memory_config("L1_HEIGHT_SHARDED", (1, 1, 256, 128), grid=[3, 1]).to_json())
+    assert shard["shard_spec"]["shape"] == [96, 128]
+    # [1, 7, 8, 64] lies in 7 tile rows (each 8-row slice padded to a tile): one per core.
+    odd = md.memory_config("L1_HEIGHT_SHARDED", (1, 7, 8, 64), core_count=7)
+    assert json.loads(odd.to_json())["shard_spec"]["shape"] == [32, 64]
+    assert md.capture(ttnn.gelu, md.empty((1, 7, 8, 64), "bfloat16", "TILE", odd)).legal
+    # A ROW_MAJOR tensor is sharded by its logical rows, which must divide.
+    r = md.capture(md.empty, (1, 1, 256, 128), "bfloat16", "ROW_MAJOR", "L1_HEIGHT_SHARDED", grid=[3, 1])
     assert not r.ok and not r.legal
-    assert r.error_type == "RuntimeError"
-    assert "Invalid sharding core_grid" in r.error  # ttnn.create_sharded_memory_config's own message
+    assert r.error_type == "RuntimeError" and "Invalid sharding core_grid" in r.error
 
 
 def test_op_that_rejects_the_layout(device):
@@ -156,8 +165,9 @@ def test_memory_config_short_forms(device):
         md.memory_config("L1_SHARDED", shape, core_count=8)
     with pytest.raises(ValueError):
         md.memory_config("L1_HEIGHT_SHARDED", shape)
+    assert spec("L1_HEIGHT_SHARDED", core_count=3)["shard_spec"]["shape"] == [96, 256]  # whole tiles, last short
     with pytest.raises(RuntimeError, match="Invalid sharding core_grid"):
-        md.memory_config("L1_HEIGHT_SHARDED", shape, core_count=3)
+        md.memory_config("L1_HEIGHT_SHARDED", shape, core_count=3, layout="ROW_MAJOR")
 
 
 @pytest.mark.parametrize("tensor", [

@@ -6,6 +6,7 @@ the Wormhole backend's code path as far as the mock goes, and a module run as tt
 """
 
 import importlib.util
+import json
 
 import pytest
 
@@ -43,7 +44,9 @@ def test_every_op_is_swept_on_the_mock_device_with_its_l1(swept):
     passed = [r for r in swept if r["status"] == statuses.PASS]
     assert {r["op"] for r in passed} >= set(ops.traced_ops())
     for r in passed:
-        assert r["l1_peak_per_core"] > 0 and r["fits_l1"] and r["output"], r["query"]
+        # A move out of L1 shards into DRAM reads the shards in place: its program allocates no L1.
+        out_of_l1 = ops.is_move(r["op"]) and json.loads(r["query"])["output"]["memory"] == v.DRAM_INTERLEAVED
+        assert (r["l1_peak_per_core"] > 0 or out_of_l1) and r["fits_l1"] and r["output"], r["query"]
         assert r["l1_total_per_core"] == r["l1_peak_per_core"] + r["l1_resident_per_core"]
         assert r["device"].endswith("(ttnn mock device)") and r["ttnn_version"] == "0.81.1"
 
@@ -52,7 +55,10 @@ def test_illegal_vectors_keep_ttnns_message(swept):
     refused = [r for r in swept if r["status"] in (statuses.FAIL_ASSERT_EXCEPTION, statuses.FAIL_L1_OUT_OF_MEM)]
     assert refused
     for r in refused:
-        assert "TT_FATAL" in r["message"] or statuses.OUT_OF_MEMORY in r["message"], r["message"]
+        if r["status"] == statuses.FAIL_L1_OUT_OF_MEM:
+            assert statuses.OUT_OF_MEMORY in r["message"] or statuses.CIRCULAR_BUFFERS_BEYOND_L1 in r["message"]
+        else:
+            assert "TT_FATAL" in r["message"] or "TT_THROW" in r["message"], r["message"]
     not_run = [r for r in swept if r["status"] == statuses.NOT_RUN]
     assert not_run and all(r["message"] for r in not_run)
 

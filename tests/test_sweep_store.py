@@ -145,3 +145,13 @@ def test_stores_of_two_hosts_merge_into_one_without_a_row_twice(tmp_path, capsys
     assert opcast(["sweep", "merge", "--db", str(a), str(tmp_path / "notes.sqlite")]) == 2
     assert opcast(["sweep", "merge", "--db", str(a), str(tmp_path / "typo.sqlite")]) == 2
     assert not (tmp_path / "typo.sqlite").exists()
+
+
+def test_ttnns_refusals_are_told_apart_by_their_messages():
+    assert statuses.of_error("TT_FATAL @ binary_ng: Physical shard shape (8, 64) must be tile sized") == \
+        statuses.FAIL_ASSERT_EXCEPTION
+    assert statuses.of_error("TT_THROW: Out of Memory: Not enough space to allocate 4194304 B L1 buffer") == \
+        statuses.FAIL_L1_OUT_OF_MEM
+    assert statuses.of_error("TT_THROW @ dataflow_buffer.cpp: Statically allocated dataflow buffers on core range "
+                             "[0-0 - 1-0] grow to 9049440 B which is beyond max L1 size of 1499136 B") == \
+        statuses.FAIL_L1_OUT_OF_MEM

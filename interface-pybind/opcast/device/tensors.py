@@ -76,19 +76,21 @@ def ttnn_math_fidelity(name: Any):
 
 
 def memory_config(memory: Any, shape: Sequence[int], grid: Sequence[int] | None = None,
-                  core_count: int | None = None, *, col_major: bool = False):
+                  core_count: int | None = None, *, col_major: bool = False, layout: Any = vocabulary.TILE):
     """A placement in the vocabulary's words -> ttnn.MemoryConfig (a ttnn.MemoryConfig passes through).
 
-    shape: the tensor's logical shape; sharding sees it as [prod(shape[:-1]), shape[-1]], as
-    ttnn.create_sharded_memory_config does. grid: [x, y] cores; core_count: number of cores.
-    Interleaved memory ignores both. Sharded memory needs at least one:
-      - grid alone, or grid with core_count == x*y: the rectangle (0,0)..(x-1,y-1), built by
-        ttnn.create_sharded_memory_config (its own errors, e.g. "Invalid sharding core_grid");
+    shape: the tensor's logical shape, seen as [prod(shape[:-1]), shape[-1]]. A TILE tensor is sharded
+    as ttnn lays it out, padded: every dim but the last folded into rows of whole tiles (the second
+    last padded to 32 first), the last padded to 32, each shard whole tiles, the last shard along a
+    dim possibly short ([1, 7, 8, 64] height-sharded on 4 cores: 7 tile rows, shards of 2). A
+    ROW_MAJOR tensor is sharded by its logical shape, as ttnn.create_sharded_memory_config does, the
+    sharded dim dividing evenly. grid: [x, y] cores; core_count: number of cores. Interleaved memory
+    ignores both. Sharded memory needs at least one:
+      - grid alone, or grid with core_count == x*y: the rectangle (0,0)..(x-1,y-1);
       - height/width sharding with core_count: the first core_count cores, row by row, of grid
-        (default: the device's compute grid), via ttnn.num_cores_to_corerangeset and an explicit
-        ShardSpec; the sharded dimension must divide evenly, like ttnn's helper requires;
+        (default: the device's compute grid), via ttnn.num_cores_to_corerangeset;
       - block sharding with core_count and no grid: the squarest x*y == core_count rectangle within
-        the compute grid whose shards divide the shape (the squarest one if none does).
+        the compute grid whose shards divide the (tile) shape (the squarest one if none does).
     The shard shape is [rows / cores, width] (height), [rows, width / cores] (width) or
     [rows / y, width / x] (block, row-major orientation; col_major=True for column-major).
     """
@@ -100,42 +102,62 @@ def memory_config(memory: Any, shape: Sequence[int], grid: Sequence[int] | None 
         return ttnn.DRAM_MEMORY_CONFIG
     if name == vocabulary.L1_INTERLEAVED:
         return ttnn.L1_MEMORY_CONFIG
-    strategies = {vocabulary.L1_HEIGHT_SHARDED: ttnn.ShardStrategy.HEIGHT,
-                  vocabulary.L1_WIDTH_SHARDED: ttnn.ShardStrategy.WIDTH,
-                  vocabulary.L1_BLOCK_SHARDED: ttnn.ShardStrategy.BLOCK}
-    if name not in strategies:
+    layouts = {vocabulary.L1_HEIGHT_SHARDED: ttnn.TensorMemoryLayout.HEIGHT_SHARDED,
+               vocabulary.L1_WIDTH_SHARDED: ttnn.TensorMemoryLayout.WIDTH_SHARDED,
+               vocabulary.L1_BLOCK_SHARDED: ttnn.TensorMemoryLayout.BLOCK_SHARDED}
+    if name not in layouts:
         raise ValueError(f"{name}: the device layer places DRAM_INTERLEAVED, L1_INTERLEAVED and "
-                         f"{', '.join(strategies)}")
-    strategy = strategies[name]
+                         f"{', '.join(layouts)}")
     orient = ttnn.ShardOrientation.COL_MAJOR if col_major else ttnn.ShardOrientation.ROW_MAJOR
     if grid is None and core_count is None:
         raise ValueError(f"{name} needs grid=[x, y] and/or core_count")
-    shape = [int(s) for s in shape]
-    rows, width = math.prod(shape[:-1]), shape[-1]
+    tiled = vocabulary.layout(layout) == vocabulary.TILE
+    rows, width = sharded_extent([int(s) for s in shape], tiled)
+    # The unit a shard is cut in: a tile side for TILE (a shard is whole tiles), one row or column else.
+    unit = vocabulary.TILE_SIDE if tiled else 1
     bound = compute_grid()
     if grid is not None:
         gx, gy = (int(g) for g in grid)
-        if core_count is None or int(core_count) == gx * gy:
-            return ttnn.create_sharded_memory_config(shape, core_grid=ttnn.CoreGrid(x=gx, y=gy),
-                                                     strategy=strategy, orientation=orient)
-        bound = (gx, gy)
-    n = int(core_count)
-    if strategy == ttnn.ShardStrategy.BLOCK:
-        if grid is not None:
-            raise ValueError(f"{name} needs core_count == x*y of grid {list(grid)}, got {n}")
-        gx, gy = _block_grid(n, rows, width, bound, col_major)
-        return ttnn.create_sharded_memory_config(shape, core_grid=ttnn.CoreGrid(x=gx, y=gy),
-                                                 strategy=strategy, orientation=orient)
-    if n < 1 or n > bound[0] * bound[1]:
-        raise ValueError(f"core_count {n} does not fit the {bound[0]}x{bound[1]} grid")
-    cores = ttnn.num_cores_to_corerangeset(n, ttnn.CoreCoord(bound[0], bound[1]), True)
-    split = rows if strategy == ttnn.ShardStrategy.HEIGHT else width
-    if split % n:
+        if core_count is not None and int(core_count) != gx * gy:
+            if name == vocabulary.L1_BLOCK_SHARDED:
+                raise ValueError(f"{name} needs core_count == x*y of grid {list(grid)}, got {int(core_count)}")
+            bound = (gx, gy)
+            grid = None
+    if name == vocabulary.L1_BLOCK_SHARDED:
+        if grid is None:
+            gx, gy = _block_grid(int(core_count), rows // unit, width // unit, bound, col_major)
+        across_rows, across_width = (gx, gy) if col_major else (gy, gx)
+        shard = [_cut(rows, across_rows, unit), _cut(width, across_width, unit)]
+        cores = ttnn.CoreRangeSet({ttnn.CoreRange(ttnn.CoreCoord(0, 0), ttnn.CoreCoord(gx - 1, gy - 1))})
+        return ttnn.MemoryConfig(layouts[name], ttnn.BufferType.L1, ttnn.ShardSpec(cores, shard, orient))
+    if grid is not None:
+        n = gx * gy
+        cores = ttnn.CoreRangeSet({ttnn.CoreRange(ttnn.CoreCoord(0, 0), ttnn.CoreCoord(gx - 1, gy - 1))})
+    else:
+        n = int(core_count)
+        if n < 1 or n > bound[0] * bound[1]:
+            raise ValueError(f"core_count {n} does not fit the {bound[0]}x{bound[1]} grid")
+        cores = ttnn.num_cores_to_corerangeset(n, ttnn.CoreCoord(bound[0], bound[1]), True)
+    split = rows if name == vocabulary.L1_HEIGHT_SHARDED else width
+    if not tiled and split % n:
         raise RuntimeError(f"Invalid sharding core_grid: {split} does not split evenly over {n} cores")
-    shard = [rows // n, width] if strategy == ttnn.ShardStrategy.HEIGHT else [rows, width // n]
-    layout_enum = (ttnn.TensorMemoryLayout.HEIGHT_SHARDED if strategy == ttnn.ShardStrategy.HEIGHT
-                   else ttnn.TensorMemoryLayout.WIDTH_SHARDED)
-    return ttnn.MemoryConfig(layout_enum, ttnn.BufferType.L1, ttnn.ShardSpec(cores, shard, orient))
+    shard = [_cut(rows, n, unit), width] if name == vocabulary.L1_HEIGHT_SHARDED else [rows, _cut(width, n, unit)]
+    return ttnn.MemoryConfig(layouts[name], ttnn.BufferType.L1, ttnn.ShardSpec(cores, shard, orient))
+
+
+def sharded_extent(shape: Sequence[int], tiled: bool) -> tuple[int, int]:
+    """(rows, width) a shard grid cuts: the logical ones, or a TILE tensor's padded to whole tiles."""
+    shape = [int(d) for d in shape] or [1]
+    if not tiled:
+        return math.prod(shape[:-1]), shape[-1]
+    side = vocabulary.TILE_SIDE
+    second_last = shape[-2] if len(shape) > 1 else 1
+    return math.prod(shape[:-2]) * -(-second_last // side) * side, -(-shape[-1] // side) * side
+
+
+def _cut(extent: int, parts: int, unit: int) -> int:
+    """One part's share of ``extent`` cut into ``parts`` shards of whole ``unit``s (the last may be short)."""
+    return -(-(extent // unit) // parts) * unit
 
 
 def _block_grid(n: int, rows: int, width: int, bound: tuple[int, int], col_major: bool) -> tuple[int, int]:
@@ -150,21 +172,25 @@ def _block_grid(n: int, rows: int, width: int, bound: tuple[int, int], col_major
     return options[0]
 
 
-def auto_shard(memory: str, shape: Sequence[int], grid_size: tuple[int, int] = COMPUTE_GRID) -> dict[str, Any]:
-    """Shard placement when a plan gives none: the most cores that split the tensor's tiles evenly.
+def auto_shard(memory: str, shape: Sequence[int], grid_size: tuple[int, int] = COMPUTE_GRID,
+               layout: Any = vocabulary.TILE) -> dict[str, Any]:
+    """Shard placement when a plan gives none: the most cores that split the tensor's tiles evenly
+    (a ROW_MAJOR tensor's rows or columns too: it is sharded by its logical shape, ``memory_config``).
 
     Height: cores dividing the tile rows; width: cores dividing the tile columns; block: a grid
     (columns x rows) of the largest divisors of the tile columns and rows that fit the compute grid.
     """
     shape = [int(d) for d in shape] or [1]
-    rows, width = math.prod(shape[:-1]), shape[-1]
+    tiled = vocabulary.layout(layout) == vocabulary.TILE
+    # A TILE tensor is cut in whole tiles; a ROW_MAJOR one must split its rows or columns evenly too.
+    rows, width = (None, None) if tiled else (math.prod(shape[:-1]), shape[-1])
     side = vocabulary.TILE_SIDE
     tile_rows = math.prod(shape[:-2]) * -(-(shape[-2] if len(shape) > 1 else 1) // side)
-    tile_cols = -(-width // side)
+    tile_cols = -(-shape[-1] // side)
     cores = grid_size[0] * grid_size[1]
 
-    def largest(n_tiles: int, n_logical: int, bound: int) -> int:
-        return max(d for d in range(1, bound + 1) if n_tiles % d == 0 and n_logical % d == 0)
+    def largest(n_tiles: int, n_logical: int | None, bound: int) -> int:
+        return max(d for d in range(1, bound + 1) if n_tiles % d == 0 and (n_logical is None or n_logical % d == 0))
 
     if memory == vocabulary.L1_HEIGHT_SHARDED:
         return {"core_count": largest(tile_rows, rows, cores)}
@@ -201,7 +227,7 @@ def from_numpy(array: Any, dtype: Any = vocabulary.BFLOAT16, layout: Any = vocab
     dt, lay = ttnn_dtype(dtype), ttnn_layout(layout)
     device = device if device is not None else current_device()
     host_data = _numpy_for(array, dt)
-    mc = memory_config(memory, host_data.shape, grid=grid, core_count=core_count)
+    mc = memory_config(memory, host_data.shape, grid=grid, core_count=core_count, layout=layout)
     host = ttnn.Tensor(tensor=host_data, data_type=dt, layout=lay)
     return ttnn.to_device(host, device, memory_config=mc)
 
@@ -213,7 +239,7 @@ def empty(shape: Sequence[int], dtype: Any = vocabulary.BFLOAT16, layout: Any = 
     ttnn = import_ttnn()
     dt, lay = ttnn_dtype(dtype), ttnn_layout(layout)
     device = device if device is not None else current_device()
-    mc = memory_config(memory, shape, grid=grid, core_count=core_count)
+    mc = memory_config(memory, shape, grid=grid, core_count=core_count, layout=layout)
     return ttnn.empty([int(s) for s in shape], dt, lay, device, mc)
 
 
