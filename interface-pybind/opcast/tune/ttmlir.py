@@ -84,17 +84,32 @@ class TtMlirPlanner:
             self._rescore(problem, assignment, j)
         return assignment
 
-    @staticmethod
-    def _rescore(problem: TuningProblem, assignment: list[int], j: int) -> None:
+    @classmethod
+    def _rescore(cls, problem: TuningProblem, assignment: list[int], j: int) -> None:
         """Keep op j's option if it is legal with the inputs it now reads, else take the best-scored one
-        that is (DRAM interleaved if none is)."""
+        that is; where none is (layer_norm refuses a height-sharded input whatever it writes), its
+        sharded producers write to DRAM instead (tt-mlir's fallback for a layout no consumer takes) and
+        their other consumers are looked at again."""
         c = problem.choice(assignment, j)
         if c is not None and c.legal:
             return
-        combo = tuple(assignment[p] for p in problem.flow.sources(j))
-        scored = [(_score(problem, j, combo, k, c), k) for k in range(len(problem.options[j]))
-                  if (c := problem.choices[j].get((combo, k))) is not None and c.legal]
+        scored = cls._legal_outputs(problem, assignment, j)
+        if not scored:
+            moved = [p for p in problem.flow.sources(j) if problem.options[p][assignment[p]].sharded]
+            for p in moved:
+                assignment[p] = _dram_option(problem, p)
+            scored = cls._legal_outputs(problem, assignment, j)
+            for p in moved:
+                for other in problem.flow.consumers(p):
+                    if other != j:
+                        cls._rescore(problem, assignment, other)
         assignment[j] = max(scored)[1] if scored else _dram_option(problem, j)
+
+    @staticmethod
+    def _legal_outputs(problem: TuningProblem, assignment: list[int], j: int) -> list[tuple[tuple, int]]:
+        combo = tuple(assignment[p] for p in problem.flow.sources(j))
+        return [(_score(problem, j, combo, k, c), k) for k in range(len(problem.options[j]))
+                if (c := problem.choices[j].get((combo, k))) is not None and c.legal]
 
     # -- the L1 schedule: evict the live tensor used farthest in the future -------------------------------
     def _spill(self, problem: TuningProblem, assignment: list[int]) -> list[str]:
