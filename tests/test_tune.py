@@ -124,10 +124,8 @@ def test_a_beam_narrower_than_the_states_is_said_to_be_inexact_and_stays_legal()
 def test_the_search_is_optimal_on_the_start_of_a_real_trace():
     model, channels, _ = workload("patchtsmixer")
     trace = model.trace(1, channels=channels)
-    # Every op of it can be sharded (the device layer shards padded tiles): 5 options each at one core
-    # count per sharded layout, 7 ops to stay within what brute force enumerates.
-    prefix = Trace(trace.ops[:7], trace.tensors, trace.meta)
-    problem = build_problem(prefix, RooflinePredictor(), RuleLegality(), SearchSpace(shard_options=1))
+    prefix = Trace(trace.ops[:13], trace.tensors, trace.meta)
+    problem = build_problem(prefix, RooflinePredictor(), RuleLegality())
     assert 1000 < _assignments(problem) < 100_000
     best = brute_force(problem, 0.05)
     solution = OpcastPlanner().plan(problem)
@@ -219,15 +217,13 @@ def test_layer_norm_rules(inputs, output, legal):
     assert RuleLegality().legal(_query("ttnn.layer_norm", inputs + weights, output, {"epsilon": 1e-5})).legal == legal
 
 
-def test_tensor_rules_need_a_tile_for_every_shard_on_the_grid_and_tile_layout_for_block_floats():
+def test_tensor_rules_need_whole_tiles_on_the_grid_and_tile_layout_for_block_floats():
     rules = RuleLegality()
-    x = v.Tensor((1, 7, 32, 48))  # 7 tile rows, 2 tile columns once padded
-    assert rules.legal(_query("ttnn.gelu", [x], x.placed(v.L1_HEIGHT_SHARDED, core_count=7))).legal
-    assert not rules.legal(_query("ttnn.gelu", [x], x.placed(v.L1_HEIGHT_SHARDED, core_count=8))).legal
+    x = v.Tensor((1, 7, 32, 48))
+    assert not rules.legal(_query("ttnn.gelu", [x], x.placed(v.L1_HEIGHT_SHARDED, core_count=7))).legal
     y = v.Tensor((1, 1, 256, 64))
     assert rules.legal(_query("ttnn.gelu", [y], y.placed(v.L1_HEIGHT_SHARDED, core_count=8))).legal
-    assert rules.legal(_query("ttnn.gelu", [y], y.placed(v.L1_HEIGHT_SHARDED, core_count=3))).legal  # 3, 3, 2 tiles
-    assert not rules.legal(_query("ttnn.gelu", [y], y.placed(v.L1_HEIGHT_SHARDED, core_count=9))).legal
+    assert not rules.legal(_query("ttnn.gelu", [y], y.placed(v.L1_HEIGHT_SHARDED, core_count=3))).legal
     assert not rules.legal(_query("ttnn.gelu", [y], y.placed(v.L1_BLOCK_SHARDED, grid=(9, 1)))).legal
     z = v.Tensor((1, 1, 64, 64), v.BFLOAT8_B, v.ROW_MAJOR)
     verdict = rules.legal(_query("ttnn.gelu", [z], z))
@@ -280,19 +276,14 @@ def test_the_device_ops_ttnn_adds_for_a_placement_are_priced():
 
 # ------------------------------------------------------------------------------------------ space and schedule
 
-def test_options_shard_whole_padded_tiles_and_spread_the_core_counts():
+def test_options_shard_only_whole_tiles_and_spread_the_core_counts():
     aligned = v.Tensor((32, 7, 32, 96))   # 224 x 3 tiles
     options = SearchSpace().options(aligned)
     assert options[:2] == [aligned, aligned.placed(v.L1_INTERLEAVED)]
     assert [o.core_count for o in options if o.memory == v.L1_HEIGHT_SHARDED] == [56, 28, 14]
     assert [o.core_count for o in options if o.memory == v.L1_WIDTH_SHARDED] == [3, 1]
     assert all(o.grid[0] <= 8 and o.grid[1] <= 8 for o in options if o.memory == v.L1_BLOCK_SHARDED)
-    # An odd shape shards its padded tiles: [32, 7, 8, 48] is 224 x 2 tiles.
-    odd = SearchSpace().options(v.Tensor((32, 7, 8, 48)))
-    assert [o.core_count for o in odd if o.memory == v.L1_HEIGHT_SHARDED] == [56, 28, 14]
-    assert [o.core_count for o in odd if o.memory == v.L1_WIDTH_SHARDED] == [2, 1]
-    row_major = v.Tensor((32, 7, 32, 96), layout=v.ROW_MAJOR)
-    assert [o.memory for o in SearchSpace().options(row_major)] == [v.DRAM_INTERLEAVED, v.L1_INTERLEAVED]
+    assert [o.memory for o in SearchSpace().options(v.Tensor((32, 7, 32, 48)))] == [v.DRAM_INTERLEAVED, v.L1_INTERLEAVED]
     assert shard_choices(aligned, v.L1_HEIGHT_SHARDED, 1) == [(None, 56)]
     with pytest.raises(ValueError, match="DRAM_INTERLEAVED"):
         SearchSpace(memories=(v.L1_INTERLEAVED,))

@@ -1,12 +1,15 @@
 """The search space: the output placements (and dtypes) the tuner may give each op.
 
 An option is the op's output tensor placed one way (a :class:`opcast.vocabulary.Tensor`): DRAM or L1
-interleaved, or L1 height / width / block sharded over some cores. Sharded options exist only where
-the device layer can build them: ``opcast.device.memory_config`` shards a TILE tensor as ttnn lays it
-out, padded: every dim but the last folded into rows of whole tiles (the second last padded to 32
-first), the last padded to 32, shards of whole 32x32 tiles (ttnn 0.81.1, tensor_layout.cpp:171
-"Physical shard shape must be tile sized"). The options split the tiles evenly over the cores; a
-placement with more shards than tiles is none.
+interleaved, or L1 height / width / block sharded over some cores. Sharded options exist only for
+tensors whose last two dims are whole tiles, split evenly: the placements ``RuleLegality``'s rules
+were written from (the mock's verdicts when the device layer sharded the logical shape). The device
+layer now shards a TILE tensor's padded tiles as ttnn does (``opcast.device.memory_config``), which
+the mock takes for most of the models' odd shapes too (sweeps/README.md: TTM-R1 height 93.7%, block
+80.6%, width 52.3%); but tuned with those options, 4 of 12 plans did not run as planned on the mock
+(a mean, a broadcast subtract and a sqrt fell back, 2026-12-03): the refusals behind them (mean's
+"FillPadLNSharded: num_slices > 1 not yet supported", softmax on width/block shards, linear's "output
+shard grid must lie within extent") are not yet rules. ``--legality mock`` asks the mock instead.
 """
 
 from __future__ import annotations
@@ -74,35 +77,35 @@ class SearchSpace:
 
 
 def tile_grid(tensor: Tensor) -> tuple[int, int] | None:
-    """(tile rows, tile columns) of the tensor as the device layer shards it (padded, see the module
-    docstring); None for a ROW_MAJOR tensor or one of rank below 2."""
+    """(tile rows, tile columns) of the tensor collapsed to 2D; None where that collapse is not whole
+    tiles (see the module docstring)."""
     shape = tensor.shape
     if tensor.layout != vocabulary.TILE or len(shape) < 2:
         return None
-    side = vocabulary.TILE_SIDE
-    return math.prod(shape[:-2]) * -(-shape[-2] // side), -(-shape[-1] // side)
+    if shape[-1] % vocabulary.TILE_SIDE or shape[-2] % vocabulary.TILE_SIDE:
+        return None
+    return math.prod(shape[:-1]) // vocabulary.TILE_SIDE, shape[-1] // vocabulary.TILE_SIDE
 
 
 def shard_tiles(tensor: Tensor) -> tuple[int, int] | None:
-    """(tile rows, tile columns) of one shard of a sharded tensor, as the device layer builds it (the
-    last shard along a dim may be shorter); None where it cannot (no tiles, more shards than tiles, or
-    off the grid)."""
+    """(tile rows, tile columns) of one shard of a sharded tensor; None where the search space has no
+    such option (not whole tiles, the cores do not split the tensor evenly, or off the grid)."""
     tiles = tile_grid(tensor)
     cores = tensor.core_count
     if tiles is None or cores is None or cores < 1 or cores > GRID[0] * GRID[1]:
         return None
     rows, cols = tiles
     if tensor.memory == vocabulary.L1_HEIGHT_SHARDED:
-        return (-(-rows // cores), cols) if cores <= rows else None
+        return (rows // cores, cols) if rows % cores == 0 else None
     if tensor.memory == vocabulary.L1_WIDTH_SHARDED:
-        return (rows, -(-cols // cores)) if cores <= cols else None
+        return (rows, cols // cores) if cols % cores == 0 else None
     if tensor.memory == vocabulary.L1_BLOCK_SHARDED:
         if tensor.grid is None:
             return None
         x, y = tensor.grid  # x cores across the columns, y down the rows (row-major orientation)
-        if x > GRID[0] or y > GRID[1] or x > cols or y > rows:
+        if x > GRID[0] or y > GRID[1] or cols % x or rows % y:
             return None
-        return -(-rows // y), -(-cols // x)
+        return rows // y, cols // x
     return None
 
 
