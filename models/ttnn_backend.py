@@ -164,7 +164,8 @@ class TtnnBackend(Backend):
         shape, layout = entry.output.shape, cfg.get("layout") or entry.output.layout
         if cfg.get("grid") is None and cfg.get("core_count") is None:
             cfg.update(auto_shard(memory, shape, layout=layout))
-        return memory_config(memory, shape, grid=cfg.get("grid"), core_count=cfg.get("core_count"), layout=layout)
+        return memory_config(memory, shape, grid=cfg.get("grid"), core_count=cfg.get("core_count"),
+                             layout=layout)
 
     def _program_config(self, pc):
         if not isinstance(pc, dict):

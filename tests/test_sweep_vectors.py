@@ -112,7 +112,8 @@ def test_the_trace_suites_ask_exactly_what_the_models_issue():
      "input 0: bfloat8_b needs TILE layout"),
     ("ttnn.softmax", {"dtype": v.BFLOAT16, "layout": v.ROW_MAJOR, "input_memory": v.DRAM_INTERLEAVED},
      "input 0: ttnn.softmax takes TILE layout only"),
-    ("ttnn.gelu", {"dtype": v.BFLOAT16, "layout": v.ROW_MAJOR, "input_memory": _placed(v.L1_HEIGHT_SHARDED, grid=[5, 1])},
+    ("ttnn.gelu", {"dtype": v.BFLOAT16, "layout": v.ROW_MAJOR,
+                   "input_memory": _placed(v.L1_HEIGHT_SHARDED, grid=[5, 1])},
      "input 0: 96 rows do not split evenly into 5 shards"),
     ("ttnn.gelu", {"dtype": v.BFLOAT16, "layout": v.TILE, "input_memory": _placed(v.L1_WIDTH_SHARDED, grid=[8, 8])},
      "input 0: grid larger than the tensor: 64 shards for 2 tiles of columns"),
@@ -137,10 +138,9 @@ def test_a_tile_tensor_shards_in_whole_tiles_of_its_padded_shape():
     assert module.load("ttnn.gelu").invalidate_vector(vector) == (False, None)
     # [1, 7, 8, 64]: 7 tile rows once each 8-row slice is padded; 7 cores take one each, 8 would idle one.
     odd = {"case": {"shapes": [[1, 7, 8, 64]], "attributes": {}}, "dtype": v.BFLOAT16, "layout": v.TILE}
-    assert module.load("ttnn.gelu").invalidate_vector({**odd, "input_memory": _placed(v.L1_HEIGHT_SHARDED,
-                                                                                         core_count=7)}) == (False, None)
-    assert module.load("ttnn.gelu").invalidate_vector({**odd, "input_memory": _placed(v.L1_HEIGHT_SHARDED,
-                                                                                         core_count=8)})[0]
+    gelu = module.load("ttnn.gelu")
+    assert gelu.invalidate_vector({**odd, "input_memory": _placed(v.L1_HEIGHT_SHARDED, core_count=7)}) == (False, None)
+    assert gelu.invalidate_vector({**odd, "input_memory": _placed(v.L1_HEIGHT_SHARDED, core_count=8)})[0]
 
 
 def test_a_valid_vector_is_not_invalidated():

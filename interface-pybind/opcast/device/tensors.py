@@ -184,13 +184,13 @@ def auto_shard(memory: str, shape: Sequence[int], grid_size: tuple[int, int] = C
     tiled = vocabulary.layout(layout) == vocabulary.TILE
     # A TILE tensor is cut in whole tiles; a ROW_MAJOR one must split its rows or columns evenly too.
     rows, width = (None, None) if tiled else (math.prod(shape[:-1]), shape[-1])
-    side = vocabulary.TILE_SIDE
-    tile_rows = math.prod(shape[:-2]) * -(-(shape[-2] if len(shape) > 1 else 1) // side)
-    tile_cols = -(-shape[-1] // side)
+    padded_rows, padded_width = sharded_extent(shape, True)
+    tile_rows, tile_cols = padded_rows // vocabulary.TILE_SIDE, padded_width // vocabulary.TILE_SIDE
     cores = grid_size[0] * grid_size[1]
 
     def largest(n_tiles: int, n_logical: int | None, bound: int) -> int:
-        return max(d for d in range(1, bound + 1) if n_tiles % d == 0 and (n_logical is None or n_logical % d == 0))
+        return max(d for d in range(1, bound + 1)
+                   if n_tiles % d == 0 and (n_logical is None or n_logical % d == 0))
 
     if memory == vocabulary.L1_HEIGHT_SHARDED:
         return {"core_count": largest(tile_rows, rows, cores)}
