@@ -403,10 +403,11 @@ def recalibrated_move(measured_ns: np.ndarray, reference_ns: np.ndarray, row_sd:
     for form in candidates[1:]:  # a form that assumes more must answer the rows left out clearly nearer
         if errors[form] < (1 - FORM_MARGIN) * errors[best]:
             best = form
-    factor, shift = _fit_form(best, measured_ns, reference_ns, row_sd, prior, between_sd, coverage)
-    if best == "factor":
-        _, se, half = recalibrated(np.log(measured_ns / reference_ns), row_sd, prior, between_sd, coverage)
+    if best == "factor":  # the factor, its standard error and half-width in one fit
+        factor, se, half = recalibrated(np.log(measured_ns / reference_ns), row_sd, prior, between_sd, coverage)
+        shift = 0.0
     else:
+        factor, shift = _fit_form(best, measured_ns, reference_ns, row_sd, prior, between_sd, coverage)
         _, se, half = recalibrated(np.log(measured_ns / moved(reference_ns, factor, shift)), row_sd, prior,
                                    between_sd, coverage)
     return {"form": best, "log_factor": factor, "shift_ns": shift, "se": se, "half_width": half}

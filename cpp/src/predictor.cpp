@@ -421,8 +421,8 @@ class RooflineModel {
       for (const auto& [op, entry] : m.field("measured_ops").items()) {
         const std::string at = where + ": measured_ops." + op;
         const OpInfo& info = checked_op(op, entry.at("catalogue_entry"), at);
-        op_memos_.emplace(info.name, ProgramMemo::from_json(entry.at("memo").dump(), at + ".memo"));
-        memo_sources_.emplace(info.name, std::string("measured-program:") + to_string(info.kind) + tag);
+        measured_ops_.emplace(info.name, MeasuredOp{ProgramMemo::from_json(entry.at("memo").dump(), at + ".memo"),
+                                                    std::string("measured-program:") + to_string(info.kind) + tag});
       }
     builds_ = read_builds(m);
   }
@@ -432,11 +432,11 @@ class RooflineModel {
 
   // The measurement of a configuration of a measured op, where this very program was measured.
   std::optional<Prediction> measured(const Query& q, const FeatureVector& f) const {
-    const auto memo = op_memos_.find(q.op->name);
-    if (memo == op_memos_.end()) return std::nullopt;
-    const auto hit = memo->second.find(f);
+    const auto op = measured_ops_.find(q.op->name);
+    if (op == measured_ops_.end()) return std::nullopt;
+    const auto hit = op->second.memo.find(f);
     if (!hit) return std::nullopt;
-    return measured_answer(*hit, memo_sources_.find(q.op->name)->second, builds_, q);
+    return measured_answer(*hit, op->second.source, builds_, q);
   }
 
   Prediction answer(const Query& q, const Roofline& r) const {
@@ -466,8 +466,11 @@ class RooflineModel {
   ModelInfo info_;
   std::map<OpKind, Fit> kinds_;
   Fit fallback_;
-  std::map<std::string, ProgramMemo, std::less<>> op_memos_;  // measured op -> its measurements
-  std::map<std::string, std::string, std::less<>> memo_sources_;  // measured op -> "measured-program:<kind>@..."
+  struct MeasuredOp {
+    ProgramMemo memo;    // its measurements
+    std::string source;  // "measured-program:<kind>@..."
+  };
+  std::map<std::string, MeasuredOp, std::less<>> measured_ops_;  // by op
   BuildTable builds_;
 };
 
