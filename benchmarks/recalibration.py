@@ -232,9 +232,10 @@ def plot(table: pd.DataFrame, out: Path) -> None:
         for ax, column in zip(axes, ("within_10pct", "coverage", "median_ape")):
             ax.plot(g["k"], 100 * g[column], style, color=colours[name], label=label)
     dash = series[series["case"] == "dashboard"]
-    for name, ceiling in dash.groupby("series")["ceiling_one_factor"].first().items():
-        axes[0].axhline(100 * ceiling, color=colours[name], ls=":", lw=1)
-    axes[0].plot([], [], "k:", lw=1, label="one-factor ceiling (build's colour)")
+    if len(dash):  # --cases relu has no dashboard builds, nor their ceilings
+        for name, ceiling in dash.groupby("series")["ceiling_one_factor"].first().items():
+            axes[0].axhline(100 * ceiling, color=colours[name], ls=":", lw=1)
+        axes[0].plot([], [], "k:", lw=1, label="one-factor ceiling (build's colour)")
     axes[0].axhline(100 * GOAL, color="red", lw=0.8, label=f"goal at k = {GOAL_K}")
     axes[1].axhline(90, color="red", lw=0.8, label="nominal 90%")
     for ax, title in zip(axes, ("within ±10% (%)", "interval coverage (%)", "median error (%)")):
